@@ -1,0 +1,769 @@
+//! Absolute `http`/`https` URLs in fixed-capacity storage, and the RFC 3986 §5.2 resolver that
+//! turns a `Location` value into the next hop's URL.
+//!
+//! Every [`Url`] is *normalised* when it is built, so the rest of the engine can copy its parts to
+//! the wire without looking at them again:
+//!
+//! ```text
+//!  reference bytes ──split (RFC 3986 App. B)──► scheme? authority? path query? [#fragment dropped]
+//!        │                                          │
+//!        └─ resolve against the base (§5.2.2) ──────┘
+//!                    │
+//!                    ▼
+//!  "https://" host [":" port] path ["?" query]     one String<N>, offsets into it
+//! ```
+//!
+//! - only `http` and `https`; any other scheme is [`UrlError::UnsupportedScheme`];
+//! - the host is lower-cased; IPv4 and IPv6 literals are recognised (IPv6 kept bracketed and in
+//!   canonical form); userinfo and non-ASCII (IDNA) hosts are rejected, not guessed at;
+//! - the port is elided when it is the scheme's default;
+//! - dot segments are removed (§5.2.4);
+//! - bytes that may not appear in a URL (controls, space, non-ASCII, `"<>\^`{|}`) are
+//!   percent-encoded, so a raw CR, LF or NUL can never reach a request line;
+//! - the fragment is dropped: it is never sent.
+//!
+//! Capacity is the const generic `N`; a URL that does not fit is [`UrlError::TooLong`], never a
+//! truncated URL.
+
+use core::fmt;
+use core::net::{Ipv4Addr, Ipv6Addr};
+use core::str::FromStr;
+
+use heapless::{String, Vec};
+
+/// Default URL capacity in bytes: room for operator URLs with long signed query strings.
+pub const DEFAULT_URL_CAPACITY: usize = 1024;
+
+/// The two schemes the engine speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// Plain HTTP; operators use it for header enrichment hops.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+impl Scheme {
+    /// The scheme's name as it appears in a URL.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// The port used when a URL names none.
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    fn from_name(name: &[u8]) -> Option<Self> {
+        if name.eq_ignore_ascii_case(b"http") {
+            Some(Scheme::Http)
+        } else if name.eq_ignore_ascii_case(b"https") {
+            Some(Scheme::Https)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of host a URL names. Cookies and TLS treat IP literals differently from names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// A registered name such as `mno.example`.
+    Domain,
+    /// A dotted-quad IPv4 literal.
+    Ipv4,
+    /// A bracketed IPv6 literal.
+    Ipv6,
+}
+
+/// Why a URL or a reference could not be turned into a usable absolute URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlError {
+    /// The normalised URL does not fit the URL capacity.
+    TooLong {
+        /// The capacity in bytes (the `N` of [`Url<N>`]).
+        capacity: usize,
+    },
+    /// A URL without a scheme was given where an absolute URL is needed.
+    MissingScheme,
+    /// A scheme other than `http` or `https` (for example `tel:` or `intent:`).
+    UnsupportedScheme,
+    /// No host, or an empty one.
+    MissingHost,
+    /// The authority has `user:password@`; credentials in URLs are refused.
+    UserinfoNotAllowed,
+    /// The host has non-ASCII bytes; internationalised names are not converted.
+    NonAsciiHost,
+    /// The host has bytes a host name cannot hold, or a malformed IP literal.
+    InvalidHost,
+    /// The port is not a number from 1 to 65535.
+    InvalidPort,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlError::TooLong { capacity } => {
+                write!(f, "URL longer than the {capacity}-byte URL capacity")
+            }
+            UrlError::MissingScheme => f.write_str("URL has no scheme (need http:// or https://)"),
+            UrlError::UnsupportedScheme => f.write_str("URL scheme is not http or https"),
+            UrlError::MissingHost => f.write_str("URL has no host"),
+            UrlError::UserinfoNotAllowed => {
+                f.write_str("URL carries user:password@ credentials, which are refused")
+            }
+            UrlError::NonAsciiHost => {
+                f.write_str("URL host is not ASCII (internationalised names are not supported)")
+            }
+            UrlError::InvalidHost => f.write_str("URL host is not a valid name or IP literal"),
+            UrlError::InvalidPort => f.write_str("URL port is not a number from 1 to 65535"),
+        }
+    }
+}
+
+/// A normalised absolute `http`/`https` URL held in `N` bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Url<const N: usize = DEFAULT_URL_CAPACITY> {
+    text: String<N>,
+    scheme: Scheme,
+    port: u16,
+    host_kind: HostKind,
+    /// Byte range of the host inside `text`, without IPv6 brackets.
+    host: (usize, usize),
+    /// Where the path (always starting with `/`) begins: also where the authority ends.
+    path_start: usize,
+    /// Index of the `?` that starts the query, if there is one.
+    query_start: Option<usize>,
+}
+
+impl<const N: usize> fmt::Debug for Url<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Url").field(&self.as_str()).finish()
+    }
+}
+
+impl<const N: usize> fmt::Display for Url<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<const N: usize> Url<N> {
+    /// Parses an absolute URL (a reference that names its scheme and host).
+    pub fn parse(input: &[u8]) -> Result<Self, UrlError> {
+        let reference = Reference::split(input);
+        let scheme_name = reference.scheme.ok_or(UrlError::MissingScheme)?;
+        let scheme = Scheme::from_name(scheme_name).ok_or(UrlError::UnsupportedScheme)?;
+        let authority = reference.authority.ok_or(UrlError::MissingHost)?;
+        Builder::new(scheme, authority)?.finish_with_path(reference.path, reference.query)
+    }
+
+    /// Resolves `reference` (for example a `Location` value) against this URL, RFC 3986 §5.2.2.
+    ///
+    /// A reference whose scheme equals this URL's scheme but that has no authority (`http:g`) is
+    /// resolved as a relative reference, the "backward compatible" reading §5.2.2 allows and
+    /// browsers use.
+    pub fn join(&self, reference: &[u8]) -> Result<Self, UrlError> {
+        let mut r = Reference::split(reference);
+        if let Some(name) = r.scheme {
+            let scheme = Scheme::from_name(name).ok_or(UrlError::UnsupportedScheme)?;
+            if r.authority.is_some() || scheme != self.scheme {
+                let authority = r.authority.ok_or(UrlError::MissingHost)?;
+                return Builder::new(scheme, authority)?.finish_with_path(r.path, r.query);
+            }
+            r.scheme = None;
+        }
+        if let Some(authority) = r.authority {
+            return Builder::new(self.scheme, authority)?.finish_with_path(r.path, r.query);
+        }
+
+        let builder = Builder::from_base(self)?;
+        if r.path.is_empty() {
+            let query = match r.query {
+                Some(q) => Some(q),
+                None => self.query().map(str::as_bytes),
+            };
+            return builder.finish_with_path(self.path().as_bytes(), query);
+        }
+        if r.path.first() == Some(&b'/') {
+            return builder.finish_with_path(r.path, r.query);
+        }
+        // Merge (§5.2.3): the base path up to its last '/', then the reference path.
+        let base_path = self.path().as_bytes();
+        let dir_len = base_path
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |i| i + 1);
+        let mut merged: Vec<u8, N> = Vec::new();
+        merged
+            .extend_from_slice(base_path.get(..dir_len).unwrap_or(b"/"))
+            .and_then(|()| merged.extend_from_slice(r.path))
+            .map_err(|_| UrlError::TooLong { capacity: N })?;
+        builder.finish_with_path(&merged, r.query)
+    }
+
+    /// The whole URL as text.
+    pub fn as_str(&self) -> &str {
+        self.text.as_str()
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The host, lower-cased; IPv6 literals without brackets.
+    pub fn host(&self) -> &str {
+        self.text.get(self.host.0..self.host.1).unwrap_or("")
+    }
+
+    /// What kind of host this is.
+    pub fn host_kind(&self) -> HostKind {
+        self.host_kind
+    }
+
+    /// The port to connect to (the scheme's default when the URL names none).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The `Host` header value: host (IPv6 bracketed), and `:port` only when not the default.
+    pub fn authority(&self) -> &str {
+        let start = self.scheme.as_str().len() + 3;
+        self.text.get(start..self.path_start).unwrap_or("")
+    }
+
+    /// The origin-form request target: path and query.
+    pub fn target(&self) -> &str {
+        self.text.get(self.path_start..).unwrap_or("/")
+    }
+
+    /// The path, always starting with `/`.
+    pub fn path(&self) -> &str {
+        let end = self.query_start.unwrap_or(self.text.len());
+        self.text.get(self.path_start..end).unwrap_or("/")
+    }
+
+    /// The query without its `?`, if there is one.
+    pub fn query(&self) -> Option<&str> {
+        let start = self.query_start?;
+        self.text.get(start + 1..)
+    }
+
+    /// Whether both URLs name the same origin (scheme, host and port): the rule for connection
+    /// reuse and for where an `Authorization` header may go.
+    pub fn same_origin<const M: usize>(&self, other: &Url<M>) -> bool {
+        self.scheme == other.scheme && self.port == other.port && self.host() == other.host()
+    }
+}
+
+/// A URI reference split per RFC 3986 Appendix B, fragment already dropped.
+#[derive(Debug)]
+struct Reference<'a> {
+    scheme: Option<&'a [u8]>,
+    authority: Option<&'a [u8]>,
+    path: &'a [u8],
+    query: Option<&'a [u8]>,
+}
+
+impl<'a> Reference<'a> {
+    fn split(input: &'a [u8]) -> Self {
+        // Browsers strip leading and trailing C0 controls and spaces; servers rely on it.
+        let input = trim_c0_and_space(input);
+        let mut rest = match input.iter().position(|&b| b == b'#') {
+            Some(i) => input.get(..i).unwrap_or(input),
+            None => input,
+        };
+
+        let mut scheme = None;
+        if let Some(i) = rest.iter().position(|&b| matches!(b, b':' | b'/' | b'?')) {
+            if rest.get(i) == Some(&b':') {
+                let name = rest.get(..i).unwrap_or_default();
+                if is_scheme_name(name) {
+                    scheme = Some(name);
+                    rest = rest.get(i + 1..).unwrap_or_default();
+                }
+            }
+        }
+
+        let mut authority = None;
+        if let Some(after) = rest.strip_prefix(b"//") {
+            let end = after
+                .iter()
+                .position(|&b| matches!(b, b'/' | b'?'))
+                .unwrap_or(after.len());
+            let (auth, tail) = after.split_at(end);
+            authority = Some(auth);
+            rest = tail;
+        }
+
+        let (path, query) = match rest.iter().position(|&b| b == b'?') {
+            Some(i) => {
+                let (path, q) = rest.split_at(i);
+                (path, Some(q.get(1..).unwrap_or_default()))
+            }
+            None => (rest, None),
+        };
+        Reference {
+            scheme,
+            authority,
+            path,
+            query,
+        }
+    }
+}
+
+fn trim_c0_and_space(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if *first > b' ' {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if *last > b' ' {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+fn is_scheme_name(name: &[u8]) -> bool {
+    match name.split_first() {
+        Some((first, rest)) => {
+            first.is_ascii_alphabetic()
+                && rest
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        }
+        None => false,
+    }
+}
+
+/// Writes a normalised URL into a fresh `String<N>`: scheme and authority first, then the path
+/// through dot-segment removal and percent-encoding, then the query.
+struct Builder<const N: usize> {
+    text: String<N>,
+    scheme: Scheme,
+    port: u16,
+    host_kind: HostKind,
+    host: (usize, usize),
+    path_start: usize,
+}
+
+impl<const N: usize> Builder<N> {
+    fn new(scheme: Scheme, authority: &[u8]) -> Result<Self, UrlError> {
+        if authority.contains(&b'@') {
+            return Err(UrlError::UserinfoNotAllowed);
+        }
+        let mut b = Builder {
+            text: String::new(),
+            scheme,
+            port: scheme.default_port(),
+            host_kind: HostKind::Domain,
+            host: (0, 0),
+            path_start: 0,
+        };
+        b.push(scheme.as_str())?;
+        b.push("://")?;
+
+        let port_text = if let Some(inner) = authority.strip_prefix(b"[") {
+            let close = inner
+                .iter()
+                .position(|&b| b == b']')
+                .ok_or(UrlError::InvalidHost)?;
+            let (literal, after) = inner.split_at(close);
+            let addr = core::str::from_utf8(literal)
+                .ok()
+                .and_then(|s| Ipv6Addr::from_str(s).ok())
+                .ok_or(UrlError::InvalidHost)?;
+            b.push("[")?;
+            let start = b.text.len();
+            fmt::Write::write_fmt(&mut b.text, format_args!("{addr}"))
+                .map_err(|_| UrlError::TooLong { capacity: N })?;
+            b.host = (start, b.text.len());
+            b.push("]")?;
+            b.host_kind = HostKind::Ipv6;
+            match after.get(1..).unwrap_or_default() {
+                [] => None,
+                [b':', port @ ..] => Some(port),
+                _ => return Err(UrlError::InvalidHost),
+            }
+        } else {
+            let (host, port) = match authority.iter().position(|&b| b == b':') {
+                Some(i) => {
+                    let (h, p) = authority.split_at(i);
+                    (h, Some(p.get(1..).unwrap_or_default()))
+                }
+                None => (authority, None),
+            };
+            if host.is_empty() {
+                return Err(UrlError::MissingHost);
+            }
+            if !host.is_ascii() {
+                return Err(UrlError::NonAsciiHost);
+            }
+            if !host
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
+            {
+                return Err(UrlError::InvalidHost);
+            }
+            let start = b.text.len();
+            for &c in host {
+                b.text
+                    .push(char::from(c.to_ascii_lowercase()))
+                    .map_err(|_| UrlError::TooLong { capacity: N })?;
+            }
+            b.host = (start, b.text.len());
+            let is_v4 = core::str::from_utf8(host)
+                .ok()
+                .is_some_and(|s| Ipv4Addr::from_str(s).is_ok());
+            if is_v4 {
+                b.host_kind = HostKind::Ipv4;
+            }
+            port
+        };
+
+        if let Some(port) = port_text.filter(|p| !p.is_empty()) {
+            b.port = parse_port(port)?;
+            if b.port != scheme.default_port() {
+                fmt::Write::write_fmt(&mut b.text, format_args!(":{}", b.port))
+                    .map_err(|_| UrlError::TooLong { capacity: N })?;
+            }
+        }
+        b.path_start = b.text.len();
+        Ok(b)
+    }
+
+    /// Starts a relative resolution from a base URL's scheme and authority.
+    fn from_base(base: &Url<N>) -> Result<Self, UrlError> {
+        let mut text = String::new();
+        text.push_str(base.text.get(..base.path_start).unwrap_or(""))
+            .map_err(|_| UrlError::TooLong { capacity: N })?;
+        Ok(Builder {
+            text,
+            scheme: base.scheme,
+            port: base.port,
+            host_kind: base.host_kind,
+            host: base.host,
+            path_start: base.path_start,
+        })
+    }
+
+    fn push(&mut self, s: &str) -> Result<(), UrlError> {
+        self.text
+            .push_str(s)
+            .map_err(|_| UrlError::TooLong { capacity: N })
+    }
+
+    fn push_encoded(&mut self, bytes: &[u8]) -> Result<(), UrlError> {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for &b in bytes {
+            if needs_encoding(b) {
+                let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+                let lo = HEX.get(usize::from(b & 0xF)).copied().unwrap_or(b'0');
+                for c in [b'%', hi, lo] {
+                    self.text
+                        .push(char::from(c))
+                        .map_err(|_| UrlError::TooLong { capacity: N })?;
+                }
+            } else {
+                self.text
+                    .push(char::from(b))
+                    .map_err(|_| UrlError::TooLong { capacity: N })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the last path segment written (and its `/`), never reaching into the authority.
+    fn pop_segment(&mut self) {
+        let floor = self.path_start;
+        let cut = self
+            .text
+            .get(floor..)
+            .and_then(|p| p.rfind('/'))
+            .map_or(floor, |i| floor + i);
+        self.text.truncate(cut);
+    }
+
+    /// RFC 3986 §5.2.4 `remove_dot_segments`, writing (percent-encoded) into the URL text.
+    fn push_path(&mut self, mut input: &[u8]) -> Result<(), UrlError> {
+        while !input.is_empty() {
+            if let Some(rest) = input.strip_prefix(b"../") {
+                input = rest;
+            } else if let Some(rest) = input.strip_prefix(b"./") {
+                input = rest;
+            } else if input.starts_with(b"/./") {
+                input = input.get(2..).unwrap_or_default();
+            } else if input == b"/." {
+                input = b"/";
+            } else if input.starts_with(b"/../") {
+                input = input.get(3..).unwrap_or_default();
+                self.pop_segment();
+            } else if input == b"/.." {
+                input = b"/";
+                self.pop_segment();
+            } else if input == b"." || input == b".." {
+                input = b"";
+            } else {
+                let skip = usize::from(input.first() == Some(&b'/'));
+                let end = input
+                    .iter()
+                    .skip(skip)
+                    .position(|&b| b == b'/')
+                    .map_or(input.len(), |i| i + skip);
+                let (segment, rest) = input.split_at(end);
+                self.push_encoded(segment)?;
+                input = rest;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_with_path(mut self, path: &[u8], query: Option<&[u8]>) -> Result<Url<N>, UrlError> {
+        self.push_path(path)?;
+        if self.text.len() == self.path_start {
+            self.push("/")?;
+        }
+        let mut query_start = None;
+        if let Some(q) = query {
+            query_start = Some(self.text.len());
+            self.push("?")?;
+            self.push_encoded(q)?;
+        }
+        Ok(Url {
+            text: self.text,
+            scheme: self.scheme,
+            port: self.port,
+            host_kind: self.host_kind,
+            host: self.host,
+            path_start: self.path_start,
+            query_start,
+        })
+    }
+}
+
+fn parse_port(digits: &[u8]) -> Result<u16, UrlError> {
+    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(UrlError::InvalidPort);
+    }
+    let value = digits
+        .iter()
+        .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+    match u16::try_from(value) {
+        Ok(0) | Err(_) => Err(UrlError::InvalidPort),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// Bytes that may not appear raw in a path or query and are percent-encoded. `%` itself stays, so
+/// an already encoded URL is not encoded twice.
+fn needs_encoding(b: u8) -> bool {
+    b <= b' '
+        || b >= 0x7F
+        || matches!(
+            b,
+            b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        )
+}
+
+/// Writes the percent-decoded form of `s` to `out` (`+` is left alone: it is not a space in
+/// RFC 3986 query strings). Malformed escapes are copied through unchanged.
+pub fn percent_decode<W: fmt::Write + ?Sized>(s: &str, out: &mut W) -> fmt::Result {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let mut pending = [0u8; 4];
+    let mut pending_len = 0;
+    while let Some(&b) = bytes.get(i) {
+        let mut byte = b;
+        if b == b'%' {
+            let hi = bytes.get(i + 1).and_then(|&c| hex_value(c));
+            let lo = bytes.get(i + 2).and_then(|&c| hex_value(c));
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                byte = hi << 4 | lo;
+                i += 2;
+            }
+        }
+        i += 1;
+        // Decoded bytes may form multi-byte UTF-8: emit complete characters, and each invalid
+        // sequence as U+FFFD.
+        if let Some(slot) = pending.get_mut(pending_len) {
+            *slot = byte;
+            pending_len += 1;
+        }
+        loop {
+            let chunk = pending.get(..pending_len).unwrap_or_default();
+            match core::str::from_utf8(chunk) {
+                Ok(text) => {
+                    out.write_str(text)?;
+                    pending_len = 0;
+                }
+                Err(e) => {
+                    if let Some(bad) = e.error_len() {
+                        out.write_char(char::REPLACEMENT_CHARACTER)?;
+                        pending.copy_within(bad..pending_len, 0);
+                        pending_len -= bad;
+                        continue;
+                    }
+                }
+            }
+            break;
+        }
+    }
+    if pending_len > 0 {
+        out.write_char(char::REPLACEMENT_CHARACTER)?;
+    }
+    Ok(())
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Iterates `key=value` pairs of a query string (undecoded), skipping empty pairs.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (k, v),
+            None => (pair, ""),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type U = Url<256>;
+
+    fn parse(s: &str) -> Result<U, UrlError> {
+        U::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn parts_of_a_plain_url() {
+        let u = parse("HTTPS://Mno.Example:443/a/b?x=1#frag").unwrap();
+        assert_eq!(u.as_str(), "https://mno.example/a/b?x=1");
+        assert_eq!(u.scheme(), Scheme::Https);
+        assert_eq!(u.host(), "mno.example");
+        assert_eq!(u.port(), 443);
+        assert_eq!(u.authority(), "mno.example");
+        assert_eq!(u.target(), "/a/b?x=1");
+        assert_eq!(u.path(), "/a/b");
+        assert_eq!(u.query(), Some("x=1"));
+        assert_eq!(u.host_kind(), HostKind::Domain);
+    }
+
+    #[test]
+    fn non_default_port_is_kept_and_empty_path_becomes_slash() {
+        let u = parse("http://h:8080").unwrap();
+        assert_eq!(u.as_str(), "http://h:8080/");
+        assert_eq!(u.authority(), "h:8080");
+        assert_eq!(u.port(), 8080);
+        assert_eq!(parse("http://h:/p").unwrap().as_str(), "http://h/p");
+    }
+
+    #[test]
+    fn ip_literals_are_recognised_and_ipv6_is_canonical_and_bracketed() {
+        let u = parse("http://[2001:DB8:0:0::1]:8080/x").unwrap();
+        assert_eq!(u.as_str(), "http://[2001:db8::1]:8080/x");
+        assert_eq!(u.host(), "2001:db8::1");
+        assert_eq!(u.authority(), "[2001:db8::1]:8080");
+        assert_eq!(u.host_kind(), HostKind::Ipv6);
+        assert_eq!(
+            parse("http://192.0.2.1/").unwrap().host_kind(),
+            HostKind::Ipv4
+        );
+        assert_eq!(parse("http://[zz::1]/"), Err(UrlError::InvalidHost));
+        assert_eq!(parse("http://[::1]x/"), Err(UrlError::InvalidHost));
+        assert_eq!(parse("http://[::1/"), Err(UrlError::InvalidHost));
+    }
+
+    #[test]
+    fn bad_urls_get_precise_errors() {
+        assert_eq!(parse("ftp://h/"), Err(UrlError::UnsupportedScheme));
+        assert_eq!(parse("tel:+4412345"), Err(UrlError::UnsupportedScheme));
+        assert_eq!(parse("/just/a/path"), Err(UrlError::MissingScheme));
+        assert_eq!(parse("http:///p"), Err(UrlError::MissingHost));
+        assert_eq!(parse("http:p"), Err(UrlError::MissingHost));
+        assert_eq!(parse("http://u:p@h/"), Err(UrlError::UserinfoNotAllowed));
+        assert_eq!(parse("http://bücher.example/"), Err(UrlError::NonAsciiHost));
+        assert_eq!(parse("http://a b/"), Err(UrlError::InvalidHost));
+        assert_eq!(parse("http://h:0/"), Err(UrlError::InvalidPort));
+        assert_eq!(parse("http://h:65536/"), Err(UrlError::InvalidPort));
+        assert_eq!(parse("http://h:8x/"), Err(UrlError::InvalidPort));
+    }
+
+    #[test]
+    fn capacity_is_an_error_not_a_truncation() {
+        let long = "http://h/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        assert_eq!(
+            Url::<32>::parse(long.as_bytes()),
+            Err(UrlError::TooLong { capacity: 32 })
+        );
+        let exact = "http://h/123456789012345678901"; // 30 bytes
+        assert_eq!(Url::<30>::parse(exact.as_bytes()).unwrap().as_str(), exact);
+    }
+
+    #[test]
+    fn unsafe_bytes_are_percent_encoded() {
+        let u = parse("http://h/a b/\"q\"?x=a b&y=\r\n\0é").unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://h/a%20b/%22q%22?x=a%20b&y=%0D%0A%00%C3%A9"
+        );
+        let already = parse("http://h/a%20b?x=%41").unwrap();
+        assert_eq!(already.as_str(), "http://h/a%20b?x=%41");
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_trimmed() {
+        assert_eq!(parse("  http://h/p \t").unwrap().as_str(), "http://h/p");
+    }
+
+    #[test]
+    fn same_origin_compares_scheme_host_and_port() {
+        let a = parse("https://h/a").unwrap();
+        assert!(a.same_origin(&parse("https://H:443/b?c").unwrap()));
+        assert!(!a.same_origin(&parse("http://h/a").unwrap()));
+        assert!(!a.same_origin(&parse("https://h:8443/a").unwrap()));
+        assert!(!a.same_origin(&parse("https://g/a").unwrap()));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        let mut s: String<64> = String::new();
+        percent_decode("a%20b%2Fc%zz%4", &mut s).unwrap();
+        assert_eq!(s, "a b/c%zz%4");
+        let mut s: String<64> = String::new();
+        percent_decode("%C3%A9%FF", &mut s).unwrap();
+        assert_eq!(s, "é\u{FFFD}");
+    }
+
+    #[test]
+    fn query_pairs_split() {
+        let pairs: heapless::Vec<(&str, &str), 8> = query_pairs("a=1&&b&c=x=y").collect();
+        assert_eq!(pairs.as_slice(), &[("a", "1"), ("b", ""), ("c", "x=y")]);
+    }
+}
