@@ -1,6 +1,77 @@
 //! # phonecheck-engine
 //!
-//! The device side of IDlayr PhoneCheck as a sans-IO HTTP/1.1 engine.
+//! The device side of IDlayr PhoneCheck as a sans-IO, `no_std` HTTP/1.1 engine.
+//!
+//! PhoneCheck proves that a person holds the SIM for a phone number in three steps: a backend
+//! **creates** a check and gets a `check_url`; the device **opens** that URL over its mobile data
+//! connection and follows the redirect chain through the operator, which recognises the
+//! subscriber from the data session, until a response carries a one-time `code`; the backend
+//! **completes** the check with the code and learns whether the number matched. This crate is
+//! the middle step, without any I/O: a driver (see `phonecheck-linux`) owns sockets pinned to the
+//! mobile interface and a clock, and moves bytes and time in and out of a [`Session`].
+//!
+//! ## The pipeline
+//!
+//! ```text
+//! url ──► request ──► (socket) ──► response ──► chunked
+//!  ▲                                  │
+//!  └── session: redirect rules, cookie jar, deadlines, trace ──► Completion ──► envelope (JSON)
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`url`] | fixed-capacity http/https URLs, RFC 3986 reference resolution |
+//! | [`request`] | writing one hop's request into a caller buffer |
+//! | [`response`], [`chunked`] | reading a response incrementally, RFC 9112 body framing |
+//! | [`cookie`] | the bounded RFC 6265 cookie jar |
+//! | [`session`] | the redirect state machine: inputs, outputs, deadlines, result |
+//! | [`json`] | validating the final JSON body and reading its PhoneCheck fields |
+//! | [`trace`] | the per-hop record, with secrets redacted when shown |
+//! | [`envelope`] | the SDK-compatible JSON result |
+//! | [`policy`], [`time`], [`error`] | the caller's rules, time passed in, typed errors |
+//!
+//! ## Driving a session
+//!
+//! After every input, drain outputs until `Wait` or `Done`. This walks a two-hop chain byte for
+//! byte (the check URL redirects to the operator, which answers with the code):
+//!
+//! ```
+//! use phonecheck_engine::{Input, Instant, Output, Policy, Session};
+//! use phonecheck_engine::session::Field;
+//!
+//! let policy = Policy { platform: "doc", ..Policy::default() };
+//! let mut s: Session = Session::new(b"https://api.example/check/1/redirect", policy,
+//!                                   Instant::from_millis(0)).unwrap();
+//! let mut buf = [0u8; 2048];
+//!
+//! // Hop 1: connect, send, read a redirect to another origin.
+//! let Output::Connect { host, port, hop, .. } = s.poll_output(&mut buf) else { panic!() };
+//! assert_eq!((host, port, hop), ("api.example", 443, 1));
+//! s.handle_input(Instant::from_millis(40), Input::Connected(Default::default()));
+//! let Output::Transmit { len } = s.poll_output(&mut buf) else { panic!() };
+//! assert!(buf[..len].starts_with(b"GET /check/1/redirect HTTP/1.1\r\nHost: api.example\r\n"));
+//! s.handle_input(Instant::from_millis(41), Input::Sent(len));
+//! assert!(matches!(s.poll_output(&mut buf), Output::Wait { .. }));
+//! s.handle_input(Instant::from_millis(90), Input::Received(
+//!     b"HTTP/1.1 302 Found\r\nLocation: http://mno.example/he?c=1\r\nContent-Length: 0\r\n\r\n"));
+//!
+//! // Other origin: close, connect again (plain http, as operators' enrichment hops are).
+//! assert!(matches!(s.poll_output(&mut buf), Output::Close));
+//! let Output::Connect { host, port, hop, .. } = s.poll_output(&mut buf) else { panic!() };
+//! assert_eq!((host, port, hop), ("mno.example", 80, 2));
+//! s.handle_input(Instant::from_millis(120), Input::Connected(Default::default()));
+//! let Output::Transmit { len } = s.poll_output(&mut buf) else { panic!() };
+//! assert!(buf[..len].starts_with(b"GET /he?c=1 HTTP/1.1\r\nHost: mno.example\r\n"));
+//! s.handle_input(Instant::from_millis(121), Input::Sent(len));
+//! s.handle_input(Instant::from_millis(180), Input::Received(
+//!     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 32\r\n\r\n\
+//!       {\"check_id\":\"c-1\",\"code\":\"4711\"}"));
+//!
+//! assert!(matches!(s.poll_output(&mut buf), Output::Close));
+//! let Output::Done(Ok(done)) = s.poll_output(&mut buf) else { panic!() };
+//! assert_eq!((done.http_status, done.hops), (200, 2));
+//! assert_eq!(done.field(Field::Code).unwrap().to_string(), "4711");
+//! ```
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,7 +86,21 @@
 )]
 
 pub mod chunked;
+pub mod cookie;
 mod cursor;
+pub mod envelope;
+pub mod error;
+pub mod json;
+pub mod policy;
 pub mod request;
 pub mod response;
+pub mod session;
+pub mod time;
+pub mod trace;
 pub mod url;
+
+pub use error::{Error, ErrorCode, TransportError};
+pub use policy::{Limits, Policy, Timeouts};
+pub use session::{Completion, ConnectionInfo, Input, Output, ResponseBody, Session};
+pub use time::{Instant, WallClock};
+pub use url::{Scheme, Url};

@@ -1,0 +1,702 @@
+//! The RFC 6265 cookie jar: operators set cookies on one hop and expect them on the next.
+//!
+//! ```text
+//!  Set-Cookie ──parse (§5.2)──► domain/path/secure/expiry checks (§5.3) ──► slot (replace by
+//!                                                                          name+domain+path,
+//!  Cookie: a=1; b=2 ◄── matching slots, longest path first (§5.4) ◄────── else free, else evict)
+//! ```
+//!
+//! - host-only cookies go back only to the exact host; `Domain` cookies to that domain and its
+//!   subdomains, matched on a label boundary and never for IP literals;
+//! - with no public-suffix list here, a `Domain` without a dot (`com`) is refused unless it is the
+//!   request host itself;
+//! - `Secure` cookies are only set from and sent over https;
+//! - `Max-Age` and `Expires` are turned into the session's monotonic clock. `Expires` is compared
+//!   with the response's `Date` (the server's own clock), else with the caller's wall clock;
+//!   with neither, an `Expires` cookie lives for the session;
+//! - `SLOTS` cookies of at most `BYTES` bytes (name, value, domain and path together) each. A full
+//!   jar evicts the expired, then the oldest cookie, and says so; an oversized cookie is an error.
+
+use core::time::Duration;
+
+use heapless::Vec;
+
+use crate::request::CookieSource;
+use crate::time::{Instant, WallClock};
+use crate::url::{HostKind, Scheme, Url};
+
+/// Default number of cookie slots.
+pub const DEFAULT_COOKIE_SLOTS: usize = 12;
+/// Default bytes per cookie slot (name, value, domain and path together).
+pub const DEFAULT_COOKIE_BYTES: usize = 768;
+
+#[derive(Clone, Debug)]
+struct Cookie<const BYTES: usize> {
+    /// name, value, domain, path back to back.
+    data: Vec<u8, BYTES>,
+    name_len: usize,
+    value_len: usize,
+    domain_len: usize,
+    host_only: bool,
+    secure: bool,
+    expires: Option<Instant>,
+    created: u32,
+}
+
+impl<const BYTES: usize> Cookie<BYTES> {
+    fn part(&self, start: usize, len: usize) -> &[u8] {
+        self.data.get(start..start + len).unwrap_or_default()
+    }
+    fn name(&self) -> &[u8] {
+        self.part(0, self.name_len)
+    }
+    fn value(&self) -> &[u8] {
+        self.part(self.name_len, self.value_len)
+    }
+    fn domain(&self) -> &[u8] {
+        self.part(self.name_len + self.value_len, self.domain_len)
+    }
+    fn path(&self) -> &[u8] {
+        let start = self.name_len + self.value_len + self.domain_len;
+        self.data.get(start..).unwrap_or_default()
+    }
+    fn expired(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+}
+
+/// What storing one `Set-Cookie` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// A new cookie took a free slot.
+    Added,
+    /// An existing cookie with the same name, domain and path was replaced.
+    Replaced,
+    /// The jar was full: the oldest cookie was evicted to make room.
+    Evicted,
+    /// The cookie deleted an existing one (expiry in the past).
+    Deleted,
+    /// The header was ignored, for this reason.
+    Ignored(Ignored),
+}
+
+/// Why a `Set-Cookie` was ignored (RFC 6265 §5.2–5.3 says to ignore, not fail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ignored {
+    /// No `=` in the name-value pair, or an empty name.
+    Malformed,
+    /// `Domain` does not cover the request host, or is a bare top-level label.
+    DomainMismatch,
+    /// `Secure` set over plain http.
+    SecureOverHttp,
+    /// Already expired, and nothing to delete.
+    Expired,
+}
+
+/// The cookie does not fit a slot (`BYTES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge;
+
+/// A bounded RFC 6265 cookie jar.
+#[derive(Clone, Debug)]
+pub struct CookieJar<
+    const SLOTS: usize = DEFAULT_COOKIE_SLOTS,
+    const BYTES: usize = DEFAULT_COOKIE_BYTES,
+> {
+    slots: Vec<Cookie<BYTES>, SLOTS>,
+    next_seq: u32,
+    evictions: u32,
+}
+
+impl<const SLOTS: usize, const BYTES: usize> Default for CookieJar<SLOTS, BYTES> {
+    fn default() -> Self {
+        CookieJar {
+            slots: Vec::new(),
+            next_seq: 0,
+            evictions: 0,
+        }
+    }
+}
+
+impl<const SLOTS: usize, const BYTES: usize> CookieJar<SLOTS, BYTES> {
+    /// Number of cookies held (expired ones included until they are next looked at).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the jar is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// How many cookies were evicted to make room.
+    pub fn evictions(&self) -> u32 {
+        self.evictions
+    }
+
+    /// Stores one `Set-Cookie` value received from `url` at `now`. `server_date` is the
+    /// response's `Date` in Unix seconds, `wall` the caller's wall clock; see the module docs.
+    pub fn store<const N: usize>(
+        &mut self,
+        header: &[u8],
+        url: &Url<N>,
+        now: Instant,
+        server_date: Option<u64>,
+        wall: Option<WallClock>,
+    ) -> Result<Stored, TooLarge> {
+        let Some(parsed) = SetCookie::parse(header) else {
+            return Ok(Stored::Ignored(Ignored::Malformed));
+        };
+        let host = url.host().as_bytes();
+        let ip_host = url.host_kind() != HostKind::Domain;
+
+        let (domain, host_only) = match parsed.domain {
+            Some(d) => {
+                let acceptable = if ip_host {
+                    d.eq_ignore_ascii_case(host)
+                } else {
+                    domain_match(host, d) && (d.contains(&b'.') || d.eq_ignore_ascii_case(host))
+                };
+                if !acceptable {
+                    return Ok(Stored::Ignored(Ignored::DomainMismatch));
+                }
+                // An IP literal never covers other hosts: such a cookie is host-only.
+                (d, ip_host)
+            }
+            None => (host, true),
+        };
+        if parsed.secure && url.scheme() != Scheme::Https {
+            return Ok(Stored::Ignored(Ignored::SecureOverHttp));
+        }
+        let default_path = default_path(url.path().as_bytes());
+        let path = parsed.path.unwrap_or(default_path);
+
+        let expires = match (parsed.max_age, parsed.expires) {
+            (Some(secs), _) if secs <= 0 => Some(now),
+            (Some(secs), _) => Some(now + Duration::from_secs(secs.unsigned_abs())),
+            (None, Some(date)) => match server_date.or_else(|| wall.map(|w| w.unix_at(now))) {
+                Some(reference) if date <= reference => Some(now),
+                Some(reference) => Some(now + Duration::from_secs(date - reference)),
+                None => None,
+            },
+            (None, None) => None,
+        };
+
+        let mut data: Vec<u8, BYTES> = Vec::new();
+        data.extend_from_slice(parsed.name).map_err(|_| TooLarge)?;
+        data.extend_from_slice(parsed.value).map_err(|_| TooLarge)?;
+        for &b in domain {
+            data.push(b.to_ascii_lowercase()).map_err(|_| TooLarge)?;
+        }
+        data.extend_from_slice(path).map_err(|_| TooLarge)?;
+        let mut cookie = Cookie {
+            data,
+            name_len: parsed.name.len(),
+            value_len: parsed.value.len(),
+            domain_len: domain.len(),
+            host_only,
+            secure: parsed.secure,
+            expires,
+            created: self.next_seq,
+        };
+        self.next_seq = self.next_seq.wrapping_add(1);
+
+        let existing = self.slots.iter().position(|c| {
+            c.name() == cookie.name() && c.domain() == cookie.domain() && c.path() == cookie.path()
+        });
+        let dead = cookie.expired(now);
+        if let Some(i) = existing {
+            if dead {
+                self.slots.swap_remove(i);
+                return Ok(Stored::Deleted);
+            }
+            if let Some(slot) = self.slots.get_mut(i) {
+                cookie.created = slot.created;
+                *slot = cookie;
+            }
+            return Ok(Stored::Replaced);
+        }
+        if dead {
+            return Ok(Stored::Ignored(Ignored::Expired));
+        }
+        self.slots.retain(|c| !c.expired(now));
+        let mut result = Stored::Added;
+        if self.slots.is_full() {
+            if let Some(oldest) = self
+                .slots
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| c.created)
+                .map(|(i, _)| i)
+            {
+                self.slots.swap_remove(oldest);
+                self.evictions += 1;
+                result = Stored::Evicted;
+            }
+        }
+        // Cannot fail: a slot was freed above when the jar was full (SLOTS == 0 stores nothing).
+        let _ = self.slots.push(cookie);
+        Ok(result)
+    }
+
+    /// The cookies to send to `url` at `now`, as a [`CookieSource`] for the request writer.
+    pub fn for_url<'a, const N: usize>(
+        &'a self,
+        url: &'a Url<N>,
+        now: Instant,
+    ) -> ForUrl<'a, N, SLOTS, BYTES> {
+        ForUrl {
+            jar: self,
+            url,
+            now,
+        }
+    }
+
+    fn matches<const N: usize>(c: &Cookie<BYTES>, url: &Url<N>, now: Instant) -> bool {
+        let host = url.host().as_bytes();
+        let domain_ok = if c.host_only {
+            c.domain() == host
+        } else if url.host_kind() == HostKind::Domain {
+            domain_match(host, c.domain())
+        } else {
+            c.domain() == host
+        };
+        domain_ok
+            && path_match(url.path().as_bytes(), c.path())
+            && (!c.secure || url.scheme() == Scheme::Https)
+            && !c.expired(now)
+    }
+}
+
+/// The cookies of a jar that match one URL, in RFC 6265 §5.4 order (longer paths first, then
+/// older cookies first).
+#[derive(Debug)]
+pub struct ForUrl<'a, const N: usize, const SLOTS: usize, const BYTES: usize> {
+    jar: &'a CookieJar<SLOTS, BYTES>,
+    url: &'a Url<N>,
+    now: Instant,
+}
+
+impl<const N: usize, const SLOTS: usize, const BYTES: usize> ForUrl<'_, N, SLOTS, BYTES> {
+    /// Calls `f` with each matching cookie's name and value, in sending order.
+    pub fn each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        let mut order: Vec<usize, SLOTS> = Vec::new();
+        for (i, c) in self.jar.slots.iter().enumerate() {
+            if CookieJar::<SLOTS, BYTES>::matches(c, self.url, self.now) {
+                let _ = order.push(i);
+            }
+        }
+        let slots = &self.jar.slots;
+        order.sort_unstable_by_key(|&i| {
+            slots
+                .get(i)
+                .map_or((0, 0), |c| (usize::MAX - c.path().len(), c.created))
+        });
+        for i in order {
+            if let Some(c) = slots.get(i) {
+                f(c.name(), c.value());
+            }
+        }
+    }
+}
+
+impl<const N: usize, const SLOTS: usize, const BYTES: usize> CookieSource
+    for ForUrl<'_, N, SLOTS, BYTES>
+{
+    fn for_each_cookie(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        self.each(f);
+    }
+}
+
+/// A parsed `Set-Cookie` (RFC 6265 §5.2), borrowing the header value.
+#[derive(Debug, Default)]
+struct SetCookie<'a> {
+    name: &'a [u8],
+    value: &'a [u8],
+    domain: Option<&'a [u8]>,
+    path: Option<&'a [u8]>,
+    secure: bool,
+    max_age: Option<i64>,
+    expires: Option<u64>,
+}
+
+impl<'a> SetCookie<'a> {
+    fn parse(header: &'a [u8]) -> Option<Self> {
+        let mut parts = header.split(|&b| b == b';');
+        let pair = parts.next()?;
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (name, value) = pair.split_at(eq);
+        let name = name.trim_ascii();
+        if name.is_empty() {
+            return None;
+        }
+        let mut c = SetCookie {
+            name,
+            value: value.get(1..).unwrap_or_default().trim_ascii(),
+            ..SetCookie::default()
+        };
+        for attr in parts {
+            let (key, val) = match attr.iter().position(|&b| b == b'=') {
+                Some(i) => {
+                    let (k, v) = attr.split_at(i);
+                    (k.trim_ascii(), v.get(1..).unwrap_or_default().trim_ascii())
+                }
+                None => (attr.trim_ascii(), &b""[..]),
+            };
+            if key.eq_ignore_ascii_case(b"expires") {
+                if let Some(t) = parse_cookie_date(val) {
+                    c.expires = Some(t);
+                }
+            } else if key.eq_ignore_ascii_case(b"max-age") {
+                if let Some(secs) = parse_max_age(val) {
+                    c.max_age = Some(secs);
+                }
+            } else if key.eq_ignore_ascii_case(b"domain") {
+                let d = val.strip_prefix(b".").unwrap_or(val);
+                // §5.2.3: an empty Domain is ignored (host-only).
+                c.domain = (!d.is_empty()).then_some(d);
+            } else if key.eq_ignore_ascii_case(b"path") {
+                c.path = val.starts_with(b"/").then_some(val);
+            } else if key.eq_ignore_ascii_case(b"secure") {
+                c.secure = true;
+            }
+        }
+        Some(c)
+    }
+}
+
+fn parse_max_age(v: &[u8]) -> Option<i64> {
+    let (neg, digits) = match v.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, v),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // Saturate absurd values rather than reject them (RFC 6265bis caps at 400 days anyway).
+    let n = digits.iter().fold(0i64, |acc, &d| {
+        acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    Some(if neg { -n } else { n })
+}
+
+/// §5.1.3: `host` equals `domain`, or ends with `.domain` (case-insensitive).
+fn domain_match(host: &[u8], domain: &[u8]) -> bool {
+    if host.eq_ignore_ascii_case(domain) {
+        return true;
+    }
+    host.len() > domain.len()
+        && host
+            .get(host.len() - domain.len()..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(domain))
+        && host.get(host.len() - domain.len() - 1) == Some(&b'.')
+}
+
+/// §5.1.4 path-match.
+fn path_match(request: &[u8], cookie: &[u8]) -> bool {
+    if request == cookie {
+        return true;
+    }
+    request.starts_with(cookie)
+        && (cookie.ends_with(b"/") || request.get(cookie.len()) == Some(&b'/'))
+}
+
+/// §5.1.4 default-path: the request path up to (not including) its last `/`, or `/`.
+fn default_path(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) | None => b"/",
+        Some(i) => path.get(..i).unwrap_or(b"/"),
+    }
+}
+
+/// RFC 6265 §5.1.1 cookie-date parsing (also reads `Date` headers). Returns Unix seconds.
+pub fn parse_cookie_date(s: &[u8]) -> Option<u64> {
+    let is_delim = |b: u8| {
+        b == 0x09
+            || (0x20..=0x2F).contains(&b)
+            || (0x3B..=0x40).contains(&b)
+            || (0x5B..=0x60).contains(&b)
+            || (0x7B..=0x7E).contains(&b)
+    };
+    let (mut time, mut day, mut month, mut year) = (None, None, None, None);
+    for token in s.split(|&b| is_delim(b)).filter(|t| !t.is_empty()) {
+        if time.is_none() {
+            if let Some(t) = parse_time(token) {
+                time = Some(t);
+                continue;
+            }
+        }
+        if day.is_none() {
+            if let Some(d) = leading_digits(token, 1, 2) {
+                day = Some(d);
+                continue;
+            }
+        }
+        if month.is_none() {
+            if let Some(m) = parse_month(token) {
+                month = Some(m);
+                continue;
+            }
+        }
+        if year.is_none() {
+            if let Some(y) = leading_digits(token, 2, 4) {
+                year = Some(y);
+                continue;
+            }
+        }
+    }
+    let (h, mi, sec) = time?;
+    let (day, month, mut year) = (day?, month?, year?);
+    if (70..=99).contains(&year) {
+        year += 1900;
+    } else if year <= 69 {
+        year += 2000;
+    }
+    if !(1..=31).contains(&day) || year < 1601 || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec);
+    u64::try_from(secs).ok().or(Some(0))
+}
+
+/// `min..=max` digits at the start of `token`, followed by anything that is not a digit.
+fn leading_digits(token: &[u8], min: usize, max: usize) -> Option<u32> {
+    let n = token.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n < min || n > max {
+        return None;
+    }
+    Some(
+        token
+            .iter()
+            .take(n)
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')),
+    )
+}
+
+fn parse_time(token: &[u8]) -> Option<(u32, u32, u32)> {
+    let mut fields = token.splitn(3, |&b| b == b':');
+    let h = fields.next()?;
+    let m = fields.next()?;
+    let s = fields.next()?;
+    let whole = |f: &[u8]| {
+        (!f.is_empty() && f.len() <= 2 && f.iter().all(u8::is_ascii_digit))
+            .then(|| f.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
+    };
+    Some((whole(h)?, whole(m)?, leading_digits(s, 1, 2)?))
+}
+
+fn parse_month(token: &[u8]) -> Option<u32> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    let prefix = token.get(..3)?;
+    MONTHS
+        .iter()
+        .position(|m| prefix.eq_ignore_ascii_case(*m))
+        .map(|i| i as u32 + 1)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec as StdVec;
+
+    fn url(s: &str) -> Url<256> {
+        Url::parse(s.as_bytes()).unwrap()
+    }
+
+    fn header<const S: usize, const B: usize>(jar: &CookieJar<S, B>, u: &str, now: u64) -> String {
+        let u = url(u);
+        let mut parts = StdVec::new();
+        jar.for_url(&u, Instant::from_millis(now)).each(|n, v| {
+            parts.push(std::format!(
+                "{}={}",
+                String::from_utf8_lossy(n),
+                String::from_utf8_lossy(v)
+            ))
+        });
+        parts.join("; ")
+    }
+
+    fn set<const S: usize, const B: usize>(jar: &mut CookieJar<S, B>, u: &str, h: &str) -> Stored {
+        jar.store(h.as_bytes(), &url(u), Instant::from_millis(0), None, None)
+            .unwrap()
+    }
+
+    #[test]
+    fn host_only_cookie_stays_on_its_host() {
+        let mut jar: CookieJar = CookieJar::default();
+        assert_eq!(
+            set(&mut jar, "http://mno.example/a", "sid=1"),
+            Stored::Added
+        );
+        assert_eq!(header(&jar, "http://mno.example/", 0), "sid=1");
+        assert_eq!(header(&jar, "http://sub.mno.example/", 0), "");
+        assert_eq!(header(&jar, "http://other.example/", 0), "");
+    }
+
+    #[test]
+    fn domain_cookie_matches_subdomains_on_label_boundaries() {
+        let mut jar: CookieJar = CookieJar::default();
+        set(
+            &mut jar,
+            "http://a.mno.example/",
+            "d=1; Domain=.MNO.example",
+        );
+        assert_eq!(header(&jar, "http://mno.example/", 0), "d=1");
+        assert_eq!(header(&jar, "http://b.mno.example/", 0), "d=1");
+        assert_eq!(header(&jar, "http://evilmno.example/", 0), "");
+        assert_eq!(
+            set(
+                &mut jar,
+                "http://a.mno.example/",
+                "x=1; Domain=other.example"
+            ),
+            Stored::Ignored(Ignored::DomainMismatch)
+        );
+        assert_eq!(
+            set(&mut jar, "http://a.mno.example/", "x=1; Domain=example"),
+            Stored::Ignored(Ignored::DomainMismatch)
+        );
+    }
+
+    #[test]
+    fn ip_literals_never_domain_match() {
+        let mut jar: CookieJar = CookieJar::default();
+        assert_eq!(
+            set(&mut jar, "http://192.0.2.10/", "x=1; Domain=0.2.10"),
+            Stored::Ignored(Ignored::DomainMismatch)
+        );
+        set(&mut jar, "http://192.0.2.10/", "y=2; Domain=192.0.2.10");
+        assert_eq!(header(&jar, "http://192.0.2.10/", 0), "y=2");
+        assert_eq!(header(&jar, "http://1.192.0.2.10/", 0), "");
+    }
+
+    #[test]
+    fn path_and_default_path() {
+        let mut jar: CookieJar = CookieJar::default();
+        set(&mut jar, "http://h/auth/start", "a=1");
+        set(&mut jar, "http://h/", "b=2; Path=/auth/deep");
+        assert_eq!(header(&jar, "http://h/auth", 0), "a=1");
+        assert_eq!(header(&jar, "http://h/auth/deep/x", 0), "b=2; a=1");
+        assert_eq!(header(&jar, "http://h/authx", 0), "");
+        assert_eq!(header(&jar, "http://h/", 0), "");
+    }
+
+    #[test]
+    fn secure_cookies_only_over_https() {
+        let mut jar: CookieJar = CookieJar::default();
+        assert_eq!(
+            set(&mut jar, "http://h/", "s=1; Secure"),
+            Stored::Ignored(Ignored::SecureOverHttp)
+        );
+        set(&mut jar, "https://h/", "s=1; Secure; HttpOnly");
+        assert_eq!(header(&jar, "https://h/", 0), "s=1");
+        assert_eq!(header(&jar, "http://h/", 0), "");
+    }
+
+    #[test]
+    fn max_age_runs_on_the_session_clock() {
+        let mut jar: CookieJar = CookieJar::default();
+        set(&mut jar, "http://h/", "m=1; Max-Age=2");
+        assert_eq!(header(&jar, "http://h/", 1999), "m=1");
+        assert_eq!(header(&jar, "http://h/", 2000), "");
+        assert_eq!(
+            set(&mut jar, "http://h/", "m=1; Max-Age=0"),
+            Stored::Deleted
+        );
+    }
+
+    #[test]
+    fn expires_is_relative_to_the_server_date() {
+        let mut jar: CookieJar = CookieJar::default();
+        let date = parse_cookie_date(b"Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(date, 1_445_412_480);
+        let u = url("http://h/");
+        let now = Instant::from_millis(10_000);
+        let h = b"e=1; Expires=Wed, 21 Oct 2015 07:29:00 GMT";
+        jar.store(h, &u, now, Some(date), None).unwrap();
+        assert_eq!(header(&jar, "http://h/", 69_999), "e=1");
+        assert_eq!(header(&jar, "http://h/", 70_000), "");
+        let gone = b"e=1; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+        assert_eq!(
+            jar.store(gone, &u, now, Some(date), None).unwrap(),
+            Stored::Deleted
+        );
+        // With no reference clock an Expires cookie lives for the session.
+        jar.store(h, &u, now, None, None).unwrap();
+        assert_eq!(header(&jar, "http://h/", u64::MAX / 2), "e=1");
+    }
+
+    #[test]
+    fn replacement_keeps_one_cookie_per_name_domain_path() {
+        let mut jar: CookieJar = CookieJar::default();
+        set(&mut jar, "http://h/", "a=1");
+        assert_eq!(set(&mut jar, "http://h/", "a=2"), Stored::Replaced);
+        set(&mut jar, "http://h/", "a=3; Path=/x");
+        assert_eq!(jar.len(), 2);
+        assert_eq!(header(&jar, "http://h/x", 0), "a=3; a=2");
+    }
+
+    #[test]
+    fn full_jar_evicts_oldest_and_counts() {
+        let mut jar: CookieJar<2> = CookieJar::default();
+        set(&mut jar, "http://h/", "a=1");
+        set(&mut jar, "http://h/", "b=2");
+        assert_eq!(set(&mut jar, "http://h/", "c=3"), Stored::Evicted);
+        assert_eq!(jar.evictions(), 1);
+        assert_eq!(header(&jar, "http://h/", 0), "b=2; c=3");
+    }
+
+    #[test]
+    fn oversized_and_malformed() {
+        let mut jar: CookieJar<4, 16> = CookieJar::default();
+        let big = "n=0123456789abcdef";
+        assert_eq!(
+            jar.store(
+                big.as_bytes(),
+                &url("http://h/"),
+                Instant::from_millis(0),
+                None,
+                None
+            ),
+            Err(TooLarge)
+        );
+        assert_eq!(
+            set(&mut jar, "http://h/", "novalue"),
+            Stored::Ignored(Ignored::Malformed)
+        );
+        assert_eq!(
+            set(&mut jar, "http://h/", "=v"),
+            Stored::Ignored(Ignored::Malformed)
+        );
+    }
+
+    #[test]
+    fn cookie_dates_in_the_forms_servers_send() {
+        let t = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_cookie_date(b"Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
+        assert_eq!(
+            parse_cookie_date(b"Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(t)
+        );
+        assert_eq!(parse_cookie_date(b"Sun Nov  6 08:49:37 1994"), Some(t));
+        assert_eq!(parse_cookie_date(b"Sun, 06 Nov 1994 25:49:37 GMT"), None);
+        assert_eq!(parse_cookie_date(b"garbage"), None);
+    }
+}

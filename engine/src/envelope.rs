@@ -1,0 +1,293 @@
+//! The JSON envelope: a check's result in the format of the official SDKs, written into a caller
+//! buffer (no allocation).
+//!
+//! ```text
+//! success  {"http_status":200,"response_body":{…},"hops":3}
+//! failure  {"error":"sdk_redirect_error","error_description":"…","hops":11}
+//! debug    …,"debug":{"device_info":{…},"url_trace":"…","hops":[{…},…],"connections":2,…}
+//! ```
+//!
+//! `http_status`, `response_body`, `error`, `error_description` and `debug` (with `device_info`
+//! and `url_trace`) are the SDKs' names; everything else is an additive extension. Secrets in
+//! URLs are redacted in `debug` unless the policy asks for raw traces.
+
+use core::fmt::{self, Write as _};
+
+use crate::cursor::Cursor;
+use crate::error::Error;
+use crate::json::{write_escaped, Escaping};
+use crate::session::Session;
+use crate::session::{Completion, Field, ResponseBody};
+use crate::trace::{write_url, HopRecord, Trace};
+
+/// How much of a non-JSON final body `debug.final_body_preview` shows.
+pub const BODY_PREVIEW_BYTES: usize = 512;
+
+/// The `debug` part: the trace and what the driver knows about the device.
+#[derive(Clone, Copy)]
+pub struct Debug<'a, const URL: usize, const N: usize> {
+    /// The session's trace.
+    pub trace: &'a Trace<URL, N>,
+    /// `device_info` members, e.g. `("platform","linux")`, `("interface","wwan0")`.
+    pub device_info: &'a [(&'a str, &'a str)],
+    /// Show secrets (from the policy).
+    pub raw: bool,
+}
+
+impl<const URL: usize, const N: usize> fmt::Debug for Debug<'_, URL, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Debug").field("raw", &self.raw).finish()
+    }
+}
+
+/// Why no envelope was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// The buffer is too small; `needed` bytes would do.
+    BufferTooSmall {
+        /// The envelope's size.
+        needed: usize,
+    },
+    /// The check is still running.
+    NotFinished,
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvelopeError::BufferTooSmall { needed } => {
+                write!(f, "envelope buffer too small: {needed} bytes needed")
+            }
+            EnvelopeError::NotFinished => f.write_str("the check has not finished"),
+        }
+    }
+}
+
+impl<
+        const URL: usize,
+        const HEAD: usize,
+        const BODY: usize,
+        const COOKIES: usize,
+        const TRACE: usize,
+    > Session<URL, HEAD, BODY, COOKIES, TRACE>
+{
+    /// Writes the finished check's envelope into `buf`. With `device_info`, the `debug` object
+    /// is added (secrets redacted unless the policy's `raw_trace` is set).
+    pub fn write_envelope(
+        &self,
+        buf: &mut [u8],
+        device_info: Option<&[(&str, &str)]>,
+    ) -> Result<usize, EnvelopeError> {
+        let outcome = self.outcome().ok_or(EnvelopeError::NotFinished)?;
+        let hops = self.hop();
+        let debug = device_info.map(|device_info| Debug {
+            trace: self.trace(),
+            device_info,
+            raw: self.policy().raw_trace,
+        });
+        write_envelope(buf, outcome.as_ref(), hops, debug)
+    }
+}
+
+/// Writes the envelope of `outcome` into `buf`; returns its length.
+pub fn write_envelope<const URL: usize, const N: usize>(
+    buf: &mut [u8],
+    outcome: Result<&Completion<'_>, &Error>,
+    hops: u8,
+    debug: Option<Debug<'_, URL, N>>,
+) -> Result<usize, EnvelopeError> {
+    let mut out = Cursor::new(buf);
+    // Writing into a Cursor never fails: it counts what does not fit.
+    let _ = write_all(&mut out, outcome, hops, debug);
+    out.finish()
+        .map_err(|needed| EnvelopeError::BufferTooSmall { needed })
+}
+
+fn write_all<const URL: usize, const N: usize>(
+    out: &mut Cursor<'_>,
+    outcome: Result<&Completion<'_>, &Error>,
+    hops: u8,
+    debug: Option<Debug<'_, URL, N>>,
+) -> fmt::Result {
+    out.write_char('{')?;
+    let mut preview: Option<&[u8]> = None;
+    match outcome {
+        Ok(done) => {
+            write!(out, "\"http_status\":{}", done.http_status)?;
+            match done.body {
+                ResponseBody::Json(doc) => {
+                    out.write_str(",\"response_body\":")?;
+                    out.write_str(doc.trim())?;
+                }
+                ResponseBody::RedirectQuery(_) => {
+                    out.write_str(",\"response_body\":{")?;
+                    let mut first = true;
+                    for field in Field::ALL {
+                        if let Some(value) = done.field(field) {
+                            if !first {
+                                out.write_char(',')?;
+                            }
+                            first = false;
+                            write!(out, "\"{}\":\"", field.key())?;
+                            write!(Escaping(out), "{value}")?;
+                            out.write_char('"')?;
+                        }
+                    }
+                    out.write_char('}')?;
+                }
+                ResponseBody::Other { raw, .. } => preview = Some(raw),
+                ResponseBody::Empty => {}
+            }
+        }
+        Err(error) => {
+            write!(
+                out,
+                "\"error\":\"{}\",\"error_description\":\"",
+                error.code().as_str()
+            )?;
+            write!(Escaping(out), "{error}")?;
+            out.write_char('"')?;
+        }
+    }
+    write!(out, ",\"hops\":{hops}")?;
+    if let Some(debug) = debug {
+        out.write_str(",\"debug\":")?;
+        write_debug(out, &debug, preview)?;
+    }
+    out.write_char('}')
+}
+
+fn write_debug<const URL: usize, const N: usize>(
+    out: &mut Cursor<'_>,
+    debug: &Debug<'_, URL, N>,
+    preview: Option<&[u8]>,
+) -> fmt::Result {
+    out.write_str("{\"device_info\":{")?;
+    for (i, (k, v)) in debug.device_info.iter().enumerate() {
+        if i > 0 {
+            out.write_char(',')?;
+        }
+        json_str(out, k)?;
+        out.write_char(':')?;
+        json_str(out, v)?;
+    }
+    out.write_str("},\"url_trace\":\"")?;
+    let hops = debug.trace.hops();
+    for (i, hop) in hops.iter().enumerate() {
+        write!(Escaping(out), "{} GET ", hop.hop)?;
+        write_url(hop.url.as_str(), debug.raw, &mut Escaping(out))?;
+        match hop.status {
+            Some(status) => write!(Escaping(out), " -> {status}")?,
+            None => out.write_str(" -> (no response)")?,
+        }
+        if i + 1 < hops.len() {
+            out.write_str("\\n")?;
+        }
+    }
+    out.write_str("\",\"hops\":[")?;
+    for (i, hop) in hops.iter().enumerate() {
+        if i > 0 {
+            out.write_char(',')?;
+        }
+        write_hop(out, hop, hops.get(i + 1), debug.raw)?;
+    }
+    let t = debug.trace;
+    write!(
+        out,
+        "],\"hops_not_recorded\":{},\"connections\":{},\"tls_handshakes\":{},\"cookie_evictions\":{}",
+        t.hops_not_recorded, t.connections, t.tls_handshakes, t.cookie_evictions
+    )?;
+    if let Some(raw) = preview {
+        let shown = raw
+            .get(..BODY_PREVIEW_BYTES.min(raw.len()))
+            .unwrap_or_default();
+        out.write_str(",\"final_body_preview\":\"")?;
+        for chunk in shown.utf8_chunks() {
+            write_escaped(chunk.valid(), out)?;
+            if !chunk.invalid().is_empty() {
+                out.write_str("\u{FFFD}")?;
+            }
+        }
+        out.write_char('"')?;
+    }
+    out.write_char('}')
+}
+
+fn write_hop<const URL: usize>(
+    out: &mut Cursor<'_>,
+    hop: &HopRecord<URL>,
+    next: Option<&HopRecord<URL>>,
+    raw: bool,
+) -> fmt::Result {
+    write!(out, "{{\"hop\":{},\"method\":\"GET\",\"url\":\"", hop.hop)?;
+    write_url(hop.url.as_str(), raw, &mut Escaping(out))?;
+    out.write_char('"')?;
+    if let Some(status) = hop.status {
+        write!(out, ",\"status\":{status}")?;
+    }
+    if let Some(next) = next {
+        out.write_str(",\"location\":\"")?;
+        write_url(next.url.as_str(), raw, &mut Escaping(out))?;
+        out.write_char('"')?;
+    }
+    write!(
+        out,
+        ",\"scheme_switch\":{},\"reused_connection\":{}",
+        hop.scheme_switch, hop.reused
+    )?;
+    if let Some(remote) = hop.remote {
+        write!(out, ",\"remote\":\"{remote}\"")?;
+    }
+    if let Some(local) = hop.local {
+        write!(out, ",\"local\":\"{local}\"")?;
+    }
+    if let Some(family) = hop.family() {
+        write!(out, ",\"ip_family\":\"{family}\"")?;
+    }
+    if let Some(tls) = hop.tls {
+        write!(
+            out,
+            ",\"tls\":{{\"version\":\"{}\",\"alpn\":{},\"resumed\":{}}}",
+            tls.version,
+            if tls.alpn_http11 {
+                "\"http/1.1\""
+            } else {
+                "null"
+            },
+            tls.resumed
+        )?;
+    }
+    out.write_str(",\"timings_ms\":{")?;
+    let t = hop.timings;
+    let mut first = true;
+    for (name, value) in [
+        ("dns", t.dns_ms),
+        ("connect", t.connect_ms),
+        ("tls", t.tls_ms),
+        ("first_byte", t.first_byte_ms),
+        ("total", t.total_ms),
+    ] {
+        if let Some(v) = value {
+            if !first {
+                out.write_char(',')?;
+            }
+            first = false;
+            write!(out, "\"{name}\":{v}")?;
+        }
+    }
+    write!(
+        out,
+        "}},\"bytes_in\":{},\"bytes_out\":{},\"cookies_sent\":",
+        hop.bytes_in, hop.bytes_out
+    )?;
+    json_str(out, hop.cookies_sent.as_str())?;
+    out.write_str(",\"cookies_set\":")?;
+    json_str(out, hop.cookies_set.as_str())?;
+    out.write_char('}')
+}
+
+fn json_str(out: &mut Cursor<'_>, s: &str) -> fmt::Result {
+    out.write_char('"')?;
+    write_escaped(s, out)?;
+    out.write_char('"')
+}

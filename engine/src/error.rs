@@ -1,0 +1,301 @@
+//! Why a check failed, with the hop and the limit involved, and the five SDK-compatible error
+//! codes the JSON edge maps each reason to (DESIGN §4).
+
+use core::fmt;
+
+use crate::request::RequestError;
+use crate::response::{Part, ResponseError};
+use crate::url::UrlError;
+
+/// A failure the driver reports instead of bytes (`Input::TransportFailed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// No cellular interface or network, the interface went down or away.
+    NoDataConnectivity,
+    /// No route to the host through the pinned interface.
+    NoRoute,
+    /// The name did not resolve (NXDOMAIN, no records, server failure).
+    DnsFailed,
+    /// The DNS servers did not answer in time.
+    DnsTimeout,
+    /// The server refused the connection.
+    ConnectionRefused,
+    /// The connect deadline passed in the driver.
+    ConnectTimeout,
+    /// The connection was reset or broke while in use.
+    ConnectionReset,
+    /// Any other socket failure.
+    Other,
+}
+
+/// The SDK-compatible error codes of the JSON edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// `sdk_no_data_connectivity`
+    NoDataConnectivity,
+    /// `sdk_connection_error`
+    ConnectionError,
+    /// `sdk_redirect_error`
+    RedirectError,
+    /// `sdk_error`
+    SdkError,
+    /// `invalid_scheme`
+    InvalidScheme,
+}
+
+impl ErrorCode {
+    /// The code as the JSON envelope spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NoDataConnectivity => "sdk_no_data_connectivity",
+            ErrorCode::ConnectionError => "sdk_connection_error",
+            ErrorCode::RedirectError => "sdk_redirect_error",
+            ErrorCode::SdkError => "sdk_error",
+            ErrorCode::InvalidScheme => "invalid_scheme",
+        }
+    }
+}
+
+/// Why a check failed. Hops count requests from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The first URL is plain http and the caller did not allow it.
+    InsecureStart,
+    /// The first URL is not a usable http(s) URL.
+    InvalidUrl {
+        /// What is wrong with it.
+        error: UrlError,
+    },
+    /// A `Location` pointed to a scheme other than http or https; nothing was requested.
+    ForbiddenScheme {
+        /// The hop whose response had that Location.
+        hop: u8,
+    },
+    /// A `Location` that cannot be resolved to a usable URL.
+    BadLocation {
+        /// The hop whose response had that Location.
+        hop: u8,
+        /// What is wrong with it.
+        error: UrlError,
+    },
+    /// A redirect status without a `Location`.
+    MissingLocation {
+        /// The hop.
+        hop: u8,
+        /// The redirect status.
+        status: u16,
+    },
+    /// One redirect more than allowed.
+    TooManyRedirects {
+        /// The allowed number of redirects.
+        max: u8,
+        /// The hop that redirected once too often.
+        hop: u8,
+    },
+    /// The driver reported a transport failure.
+    Transport {
+        /// The hop.
+        hop: u8,
+        /// What failed.
+        error: TransportError,
+    },
+    /// No connection within the DNS + connect deadline.
+    ConnectTimeout {
+        /// The hop.
+        hop: u8,
+    },
+    /// No complete response head within the response-head deadline.
+    ResponseTimeout {
+        /// The hop.
+        hop: u8,
+    },
+    /// The body stalled for longer than the idle deadline.
+    IdleTimeout {
+        /// The hop.
+        hop: u8,
+    },
+    /// The whole check took longer than its deadline.
+    CheckTimeout {
+        /// The hop in progress.
+        hop: u8,
+        /// The deadline in milliseconds.
+        limit_ms: u32,
+    },
+    /// The server closed the connection before the response was complete.
+    ClosedEarly {
+        /// The hop.
+        hop: u8,
+        /// Which part was cut.
+        part: Part,
+    },
+    /// The response could not be read.
+    Response {
+        /// The hop.
+        hop: u8,
+        /// What was wrong.
+        error: ResponseError,
+    },
+    /// The bearer token is longer than the session can hold.
+    TokenTooLong {
+        /// The capacity in bytes.
+        limit: usize,
+    },
+    /// A JSON final body larger than the limit, or a non-JSON one beyond the discard limit.
+    FinalBodyTooLarge {
+        /// The hop.
+        hop: u8,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A `Set-Cookie` larger than a cookie slot.
+    CookieTooLarge {
+        /// The hop.
+        hop: u8,
+        /// The slot size in bytes.
+        limit: usize,
+    },
+    /// The request could not be written (the driver's buffer is too small, or a bad value).
+    Request {
+        /// The hop.
+        hop: u8,
+        /// What went wrong.
+        error: RequestError,
+    },
+}
+
+impl Error {
+    /// The SDK-compatible code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InsecureStart => ErrorCode::InvalidScheme,
+            Error::Transport {
+                error: TransportError::NoDataConnectivity | TransportError::NoRoute,
+                ..
+            } => ErrorCode::NoDataConnectivity,
+            Error::Transport { .. }
+            | Error::ConnectTimeout { .. }
+            | Error::ResponseTimeout { .. }
+            | Error::IdleTimeout { .. }
+            | Error::CheckTimeout { .. }
+            | Error::ClosedEarly { .. } => ErrorCode::ConnectionError,
+            Error::ForbiddenScheme { .. }
+            | Error::BadLocation { .. }
+            | Error::MissingLocation { .. }
+            | Error::TooManyRedirects { .. } => ErrorCode::RedirectError,
+            Error::InvalidUrl { .. }
+            | Error::Response { .. }
+            | Error::TokenTooLong { .. }
+            | Error::FinalBodyTooLarge { .. }
+            | Error::CookieTooLarge { .. }
+            | Error::Request { .. } => ErrorCode::SdkError,
+        }
+    }
+
+    /// The hop the failure happened on, if any.
+    pub fn hop(&self) -> Option<u8> {
+        match *self {
+            Error::InsecureStart | Error::InvalidUrl { .. } | Error::TokenTooLong { .. } => None,
+            Error::ForbiddenScheme { hop }
+            | Error::BadLocation { hop, .. }
+            | Error::MissingLocation { hop, .. }
+            | Error::TooManyRedirects { hop, .. }
+            | Error::Transport { hop, .. }
+            | Error::ConnectTimeout { hop }
+            | Error::ResponseTimeout { hop }
+            | Error::IdleTimeout { hop }
+            | Error::CheckTimeout { hop, .. }
+            | Error::ClosedEarly { hop, .. }
+            | Error::Response { hop, .. }
+            | Error::FinalBodyTooLarge { hop, .. }
+            | Error::CookieTooLarge { hop, .. }
+            | Error::Request { hop, .. } => Some(hop),
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportError::NoDataConnectivity => {
+                "no mobile data connectivity (interface missing or down)"
+            }
+            TransportError::NoRoute => "no route to the host through the mobile interface",
+            TransportError::DnsFailed => "the host name did not resolve",
+            TransportError::DnsTimeout => "the DNS servers did not answer in time",
+            TransportError::ConnectionRefused => "the server refused the connection",
+            TransportError::ConnectTimeout => "the connection attempt timed out",
+            TransportError::ConnectionReset => "the connection was reset",
+            TransportError::Other => "the connection failed",
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InsecureStart => {
+                f.write_str("the check URL must be https (allow http only for development)")
+            }
+            Error::InvalidUrl { error } => write!(f, "invalid check URL: {error}"),
+            Error::ForbiddenScheme { hop } => write!(
+                f,
+                "hop {hop} redirected to a scheme other than http or https; not followed"
+            ),
+            Error::BadLocation { hop, error } => {
+                write!(f, "hop {hop} redirected to an unusable Location: {error}")
+            }
+            Error::MissingLocation { hop, status } => {
+                write!(f, "hop {hop} answered {status} without a Location")
+            }
+            Error::TooManyRedirects { max, hop } => {
+                write!(
+                    f,
+                    "too many redirects: hop {hop} redirected again after {max}"
+                )
+            }
+            Error::Transport { hop, error } => write!(f, "hop {hop}: {error}"),
+            Error::ConnectTimeout { hop } => {
+                write!(
+                    f,
+                    "hop {hop}: no connection before the DNS + connect deadline"
+                )
+            }
+            Error::ResponseTimeout { hop } => {
+                write!(f, "hop {hop}: no response head before the deadline")
+            }
+            Error::IdleTimeout { hop } => {
+                write!(
+                    f,
+                    "hop {hop}: the response body stalled past the idle deadline"
+                )
+            }
+            Error::CheckTimeout { hop, limit_ms } => {
+                write!(f, "the check took longer than {limit_ms} ms (at hop {hop})")
+            }
+            Error::ClosedEarly { hop, part } => {
+                let part = match part {
+                    Part::Head => "head",
+                    Part::Body => "body",
+                };
+                write!(f, "hop {hop}: the server closed the connection mid-{part}")
+            }
+            Error::Response { hop, error } => write!(f, "hop {hop}: {error}"),
+            Error::TokenTooLong { limit } => {
+                write!(f, "the access token is longer than {limit} bytes")
+            }
+            Error::FinalBodyTooLarge { hop, limit } => {
+                write!(
+                    f,
+                    "hop {hop}: final body larger than the {limit}-byte limit"
+                )
+            }
+            Error::CookieTooLarge { hop, limit } => {
+                write!(
+                    f,
+                    "hop {hop}: a Set-Cookie is larger than the {limit}-byte cookie slot"
+                )
+            }
+            Error::Request { hop, error } => write!(f, "hop {hop}: {error}"),
+        }
+    }
+}

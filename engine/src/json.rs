@@ -1,0 +1,366 @@
+//! A validating JSON scanner, just enough to read a PhoneCheck result without allocating.
+//!
+//! The final body of a check is JSON such as `{"check_id":"…","code":"…"}`. The scanner checks
+//! that the whole document is well-formed JSON (RFC 8259: structure, strings, escapes, numbers,
+//! literals, nesting up to [`MAX_DEPTH`]) and hands back the raw text of the top-level string
+//! members. Raw means still escaped; [`write_unescaped`] decodes one on demand. A document that
+//! passes can be copied verbatim into the JSON envelope.
+
+use core::fmt;
+
+/// Deepest nesting accepted; deeper documents are refused rather than risking the stack.
+pub const MAX_DEPTH: usize = 32;
+
+/// Why a document is not acceptable JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not valid JSON at this byte offset.
+    Syntax {
+        /// Byte offset of the problem.
+        at: usize,
+    },
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+struct Scanner<'a> {
+    doc: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.doc.get(self.pos).copied()
+    }
+
+    fn err<T>(&self) -> Result<T, JsonError> {
+        Err(JsonError::Syntax { at: self.pos })
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), JsonError> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.err()
+        }
+    }
+
+    /// A string; returns its raw contents (between the quotes).
+    fn string(&mut self) -> Result<&'a str, JsonError> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                None => return self.err(),
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 1
+                        }
+                        Some(b'u') => {
+                            self.pos += 1;
+                            for _ in 0..4 {
+                                if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                                    return self.err();
+                                }
+                                self.pos += 1;
+                            }
+                        }
+                        _ => return self.err(),
+                    }
+                }
+                Some(c) if c < 0x20 => return self.err(),
+                Some(_) => self.pos += 1,
+            }
+        }
+        let raw = self.doc.get(start..self.pos).unwrap_or_default();
+        self.pos += 1;
+        core::str::from_utf8(raw).map_err(|_| JsonError::Syntax { at: start })
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return self.err(),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return self.err();
+            }
+            self.digits();
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return self.err();
+            }
+            self.digits();
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
+        if self.doc.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.err()
+        }
+    }
+
+    /// Any value. `on_member` is called for string members of the object at depth 1.
+    fn value(
+        &mut self,
+        depth: usize,
+        on_member: &mut dyn FnMut(&'a str, &'a str),
+    ) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        self.skip_ws();
+        match self.peek() {
+            Some(b'{') => {
+                self.pos += 1;
+                self.skip_ws();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_ws();
+                    let key = self.string()?;
+                    self.skip_ws();
+                    self.expect(b':')?;
+                    self.skip_ws();
+                    if depth == 0 && self.peek() == Some(b'"') {
+                        let value = self.string()?;
+                        on_member(key, value);
+                    } else {
+                        self.value(depth + 1, on_member)?;
+                    }
+                    self.skip_ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return self.err(),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.skip_ws();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.value(depth + 1, on_member)?;
+                    self.skip_ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return self.err(),
+                    }
+                }
+            }
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(_) => self.number(),
+            None => self.err(),
+        }
+    }
+}
+
+/// Validates `doc` as one JSON value and calls `on_member(key, value)` (both raw) for each
+/// string-valued member of a top-level object. Returns whether the top level is an object.
+pub fn scan<'a>(
+    doc: &'a [u8],
+    mut on_member: impl FnMut(&'a str, &'a str),
+) -> Result<bool, JsonError> {
+    let mut s = Scanner { doc, pos: 0 };
+    s.skip_ws();
+    let is_object = s.peek() == Some(b'{');
+    s.value(0, &mut on_member)?;
+    s.skip_ws();
+    if s.pos != doc.len() {
+        return s.err();
+    }
+    Ok(is_object)
+}
+
+/// Writes a raw (escaped) JSON string's decoded text. Lone surrogates become U+FFFD.
+pub fn write_unescaped<W: fmt::Write + ?Sized>(raw: &str, out: &mut W) -> fmt::Result {
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.write_char(c)?;
+            continue;
+        }
+        let decoded = match chars.next() {
+            Some('n') => '\n',
+            Some('t') => '\t',
+            Some('r') => '\r',
+            Some('b') => '\u{8}',
+            Some('f') => '\u{c}',
+            Some('u') => {
+                let hi = hex4(&mut chars);
+                match hi {
+                    Some(hi @ 0xD800..=0xDBFF) => {
+                        let mut look = chars.clone();
+                        let lo = match (look.next(), look.next()) {
+                            (Some('\\'), Some('u')) => hex4(&mut look),
+                            _ => None,
+                        };
+                        match lo {
+                            Some(lo @ 0xDC00..=0xDFFF) => {
+                                chars = look;
+                                let code = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                                char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
+                            }
+                            _ => char::REPLACEMENT_CHARACTER,
+                        }
+                    }
+                    Some(code) => char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER),
+                    None => char::REPLACEMENT_CHARACTER,
+                }
+            }
+            Some(other) => other,
+            None => break,
+        };
+        out.write_char(decoded)?;
+    }
+    Ok(())
+}
+
+fn hex4(chars: &mut core::str::Chars<'_>) -> Option<u32> {
+    let mut v = 0;
+    for _ in 0..4 {
+        v = v << 4 | chars.next()?.to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// Writes `s` as the contents of a JSON string (without quotes), escaping what JSON requires.
+pub fn write_escaped<W: fmt::Write + ?Sized>(s: &str, out: &mut W) -> fmt::Result {
+    for c in s.chars() {
+        match c {
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32)?,
+            c => out.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// A `fmt::Write` adapter that JSON-escapes everything written through it.
+pub struct Escaping<'w, W: fmt::Write + ?Sized>(pub &'w mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_escaped(s, self.0)
+    }
+}
+
+impl<W: fmt::Write + ?Sized> fmt::Debug for Escaping<'_, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Escaping")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    fn members(doc: &str) -> Result<Vec<(String, String)>, JsonError> {
+        let mut out = Vec::new();
+        scan(doc.as_bytes(), |k, v| out.push((k.into(), v.into())))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn top_level_string_members_only() {
+        let doc =
+            r#" {"check_id":"c1","n":1.5e3,"nested":{"code":"no"},"code":"12\"3","a":[1,"x",{}]} "#;
+        assert_eq!(
+            members(doc).unwrap(),
+            [
+                ("check_id".into(), "c1".into()),
+                ("code".into(), "12\\\"3".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_documents_are_refused() {
+        for bad in [
+            "",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "-",
+            "\"\\x\"",
+            "\"\u{1}\"",
+            "tru",
+            "{} x",
+            "\"\\u12G4\"",
+            "1e",
+        ] {
+            assert!(members(bad).is_err(), "{bad:?}");
+        }
+        let deep = "[".repeat(40) + &"]".repeat(40);
+        assert_eq!(members(&deep), Err(JsonError::TooDeep));
+        let ok = "[".repeat(30) + &"]".repeat(30);
+        assert!(members(&ok).is_ok());
+    }
+
+    #[test]
+    fn unescape_and_escape() {
+        let mut s = String::new();
+        write_unescaped(r#"a\"b\\c\n\u00e9\ud83d\ude00\ud800x"#, &mut s).unwrap();
+        assert_eq!(s, "a\"b\\c\né😀\u{FFFD}x");
+        let mut e = String::new();
+        write_escaped("q\"\\\n\u{1}é", &mut e).unwrap();
+        assert_eq!(e, "q\\\"\\\\\\n\\u0001é");
+    }
+}

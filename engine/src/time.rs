@@ -1,0 +1,58 @@
+//! Time as the caller gives it. The engine never reads a clock: every input carries the caller's
+//! monotonic `now`, and the engine answers with deadlines in the same units.
+
+use core::ops::Add;
+use core::time::Duration;
+
+/// A point on the caller's monotonic clock, in milliseconds from any origin the caller likes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The instant `ms` milliseconds after the caller's origin.
+    pub const fn from_millis(ms: u64) -> Self {
+        Instant(ms)
+    }
+
+    /// Milliseconds since the caller's origin.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn saturating_since(self, earlier: Instant) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+
+    fn add(self, d: Duration) -> Instant {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Instant(self.0.saturating_add(ms))
+    }
+}
+
+/// Milliseconds of a duration, saturated to `u32` (enough for any check: 49 days).
+pub(crate) fn millis_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// The caller's wall clock at one instant of its monotonic clock, so the engine can turn
+/// `Expires` dates (and, with TLS, certificate validity) into its own time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallClock {
+    /// A monotonic instant.
+    pub at: Instant,
+    /// Seconds since the Unix epoch at that instant.
+    pub unix_secs: u64,
+}
+
+impl WallClock {
+    /// Unix seconds at `now`.
+    pub fn unix_at(&self, now: Instant) -> u64 {
+        self.unix_secs
+            .saturating_add(now.saturating_since(self.at).as_secs())
+    }
+}
