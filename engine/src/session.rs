@@ -482,7 +482,7 @@ impl<
         self.pending.transmit = true;
     }
 
-    fn on_received(&mut self, mut input: &[u8]) -> Result<(), Error> {
+    fn on_received(&mut self, input: &[u8]) -> Result<(), Error> {
         if !matches!(
             self.state,
             State::Awaiting | State::Draining | State::Reading
@@ -496,13 +496,25 @@ impl<
                 rec.timings.first_byte_ms = Some(ttfb);
             }
         }
-        self.hop_bytes_in += input.len() as u64;
-        if let Some(rec) = self.trace.hop_mut(hop) {
-            rec.bytes_in += input.len() as u64;
-        }
         if self.state != State::Awaiting {
             self.deadline_phase = Some(self.now + self.policy.timeouts.idle);
         }
+        let mut rest = input;
+        let result = self.consume(&mut rest);
+        // Count what the response used, not what followed it on an abandoned connection.
+        let used = (input.len() - rest.len()) as u64;
+        if self.hop == hop {
+            self.hop_bytes_in += used;
+        }
+        if let Some(rec) = self.trace.hop_mut(hop) {
+            rec.bytes_in += used;
+        }
+        result
+    }
+
+    /// Runs the response reader over `input`, advancing it past what was consumed.
+    fn consume(&mut self, input: &mut &[u8]) -> Result<(), Error> {
+        let hop = self.hop;
         loop {
             let (n, step) = match self.reader.step(input) {
                 Ok(r) => r,
@@ -513,7 +525,8 @@ impl<
                 }
                 Err(error) => return Err(Error::Response { hop, error }),
             };
-            input = input.get(n..).unwrap_or_default();
+            let (used, rest) = input.split_at(n.min(input.len()));
+            *input = rest;
             match step {
                 Step::NeedMore => return Ok(()),
                 Step::Informational(_) => {}
@@ -523,8 +536,8 @@ impl<
                         return Ok(());
                     }
                 }
-                Step::Body(data) => {
-                    self.on_body(data)?;
+                Step::Body(_) => {
+                    self.on_body(used)?;
                     if self.state == State::Connecting {
                         return Ok(());
                     }

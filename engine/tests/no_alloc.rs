@@ -1,0 +1,104 @@
+//! The redirect path does not allocate: a counting global allocator watches every session call
+//! over a 5-hop chain (TLS off), and the size of the default `Session` is bounded.
+//!
+//! This file holds one test on purpose: the count is per thread, and nothing else may run in it.
+
+// A global allocator can only be written with unsafe; this test crate is not the engine.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use phonecheck_engine::{ConnectionInfo, Input, Instant, Output, Policy, Session};
+
+struct Counting;
+
+thread_local! {
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if WATCHING.with(Cell::get) {
+            ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: forwarding the caller's layout to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn watched<T>(f: impl FnOnce() -> T) -> T {
+    WATCHING.with(|w| w.set(true));
+    let out = f();
+    WATCHING.with(|w| w.set(false));
+    out
+}
+
+#[test]
+fn five_hop_chain_makes_zero_allocations_and_session_size_is_bounded() {
+    // Responses prepared up front (the test's own allocations are not watched).
+    let replies: Vec<&[u8]> = vec![
+        b"HTTP/1.1 302 Found\r\nLocation: /two\r\nSet-Cookie: s=1; Path=/\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 302 Found\r\nLocation: http://mno.example/three?x=1\r\nTransfer-Encoding: chunked\r\n\r\n3;e\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 307 Temporary\r\nLocation: ../four\r\nSet-Cookie: m=2\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 302 Found\r\nLocation: https://api.example/five\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 31\r\n\r\n{\"check_id\":\"c1\",\"code\":\"4711\"}",
+    ];
+    let mut buf = vec![0u8; 4096];
+    let mut envelope = vec![0u8; 16 * 1024];
+    let policy = Policy {
+        platform: "test",
+        ..Policy::default()
+    };
+
+    let mut session: Session = watched(|| {
+        Session::new(b"https://api.example/one", policy, Instant::from_millis(0)).unwrap()
+    });
+    let mut next_reply = replies.iter();
+    let mut now = 0u64;
+    let mut hops = 0;
+    let mut finished = false;
+    for _ in 0..1000 {
+        now += 1;
+        let t = Instant::from_millis(now);
+        let output = watched(|| match session.poll_output(&mut buf) {
+            Output::Connect { .. } => Some(Input::Connected(ConnectionInfo::default())),
+            Output::Transmit { len } => Some(Input::Sent(len)),
+            Output::Close => None,
+            Output::Wait { .. } => Some(Input::Received(next_reply.next().unwrap())),
+            Output::Done(result) => {
+                hops = result.unwrap().hops;
+                finished = true;
+                None
+            }
+        });
+        if finished {
+            break;
+        }
+        if let Some(input) = output {
+            watched(|| session.handle_input(t, input));
+        }
+    }
+    assert!(finished);
+    assert_eq!(hops, 5);
+    let n = watched(|| {
+        session
+            .write_envelope(&mut envelope, Some(&[("platform", "test")]))
+            .unwrap()
+    });
+    assert!(n > 0);
+    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "the session allocated");
+
+    let size = std::mem::size_of::<Session>();
+    println!("size_of::<Session>() = {size} bytes");
+    assert!(size <= 64 * 1024, "Session grew to {size} bytes");
+}

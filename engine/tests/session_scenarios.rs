@@ -1,0 +1,794 @@
+//! One scripted exchange per rule of DESIGN §4, named after the rule.
+
+mod support;
+
+use phonecheck_engine::response::{Part, ResponseError};
+use phonecheck_engine::url::UrlError;
+use phonecheck_engine::{Error, ErrorCode, Scheme, TransportError};
+use support::{header, json, redirect, ConnectPlan, Event, Reply, Scenario};
+
+const START: &str = "https://api.example/phone_check/v0.2/checks/c1/redirect";
+const OK_BODY: &str = r#"{"check_id":"c1","code":"4711","reference_id":"r9"}"#;
+
+fn api() -> Scenario {
+    Scenario::new(START)
+}
+
+// ---- redirects -------------------------------------------------------------------------------
+
+#[test]
+fn every_redirect_status_is_followed_with_get() {
+    for status in [301, 302, 303, 307, 308] {
+        let done = api()
+            .respond("api.example", 443, &redirect(status, "/next"))
+            .respond("api.example", 443, &json(200, OK_BODY))
+            .run();
+        assert_eq!(done.result, Ok((200, 2)), "{status}");
+        let reqs = done.requests();
+        assert!(reqs[1].starts_with("GET /next HTTP/1.1\r\n"), "{status}");
+    }
+}
+
+#[test]
+fn other_3xx_and_304_are_final() {
+    for status in [300, 304, 305, 306] {
+        let text = if status == 304 {
+            "HTTP/1.1 304 Not Modified\r\nLocation: /x\r\n\r\n".to_string()
+        } else {
+            redirect(status, "/x")
+        };
+        let done = api().respond("api.example", 443, &text).run();
+        assert_eq!(done.result, Ok((status, 1)), "{status}");
+        assert_eq!(done.requests().len(), 1);
+    }
+}
+
+#[test]
+fn location_forms_resolve_against_the_current_url() {
+    let done = Scenario::new("https://api.example/a/b/c?q=1")
+        .respond(
+            "api.example",
+            443,
+            &redirect(302, "https://mno.example:8443/x/y"),
+        )
+        .respond("mno.example", 8443, &redirect(302, "//op.example/p/q/r"))
+        .respond("op.example", 443, &redirect(302, "/abs/path?z=2"))
+        .respond("op.example", 443, &redirect(302, "../rel/./x"))
+        .respond("op.example", 443, &redirect(302, "?only=query"))
+        .respond("op.example", 443, &redirect(302, "#frag-only"))
+        .respond("op.example", 443, &redirect(302, "with space/é"))
+        .respond("op.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 8)));
+    assert_eq!(
+        done.targets(),
+        [
+            "api.example GET /a/b/c?q=1 HTTP/1.1",
+            "mno.example:8443 GET /x/y HTTP/1.1",
+            "op.example GET /p/q/r HTTP/1.1",
+            "op.example GET /abs/path?z=2 HTTP/1.1",
+            "op.example GET /rel/x HTTP/1.1",
+            "op.example GET /rel/x?only=query HTTP/1.1",
+            "op.example GET /rel/x?only=query HTTP/1.1",
+            "op.example GET /rel/with%20space/%C3%A9 HTTP/1.1",
+        ]
+    );
+}
+
+#[test]
+fn the_last_location_wins() {
+    let text =
+        "HTTP/1.1 302 Found\r\nLocation: /first\r\nLocation: /second\r\nContent-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, text)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert!(done.requests()[1].starts_with("GET /second "));
+}
+
+#[test]
+fn ten_redirects_then_a_final_response_succeeds() {
+    let mut s = api();
+    for i in 0..10 {
+        s = s.respond("api.example", 443, &redirect(302, &format!("/hop{i}")));
+    }
+    let done = s.respond("api.example", 443, &json(200, OK_BODY)).run();
+    assert_eq!(done.result, Ok((200, 11)));
+    assert_eq!(done.requests().len(), 11);
+}
+
+#[test]
+fn redirect_11th_fails_after_11_requests() {
+    let mut s = api();
+    for i in 0..11 {
+        s = s.respond("api.example", 443, &redirect(302, &format!("/hop{i}")));
+    }
+    let done = s.respond("api.example", 443, &json(200, OK_BODY)).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::TooManyRedirects { max: 10, hop: 11 })
+    );
+    assert_eq!(done.requests().len(), 11);
+    assert_eq!(done.error().unwrap().code(), ErrorCode::RedirectError);
+    assert!(done
+        .envelope
+        .starts_with(r#"{"error":"sdk_redirect_error","error_description":"too many redirects"#));
+}
+
+#[test]
+fn max_redirects_is_the_callers() {
+    let done = api()
+        .policy(|p| p.max_redirects = 0)
+        .respond("api.example", 443, &redirect(302, "/x"))
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::TooManyRedirects { max: 0, hop: 1 })
+    );
+}
+
+#[test]
+fn first_url_must_be_https_unless_opted_out() {
+    let done = Scenario::new("http://api.example/c").run();
+    assert_eq!(done.error(), Some(Error::InsecureStart));
+    assert_eq!(done.error().unwrap().code(), ErrorCode::InvalidScheme);
+
+    let done = Scenario::new("http://api.example/c")
+        .policy(|p| p.allow_http_start = true)
+        .respond("api.example", 80, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 1)));
+}
+
+#[test]
+fn first_url_that_is_not_a_url_is_an_sdk_error() {
+    let done = Scenario::new("not a url").run();
+    assert_eq!(
+        done.error(),
+        Some(Error::InvalidUrl {
+            error: UrlError::MissingScheme
+        })
+    );
+    assert_eq!(done.error().unwrap().code(), ErrorCode::SdkError);
+}
+
+#[test]
+fn scheme_switches_are_followed_and_recorded() {
+    let done = api()
+        .respond(
+            "api.example",
+            443,
+            &redirect(302, "http://mno.example/enrich"),
+        )
+        .respond(
+            "mno.example",
+            80,
+            &redirect(302, "https://api.example/back"),
+        )
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 3)));
+    let schemes: Vec<Scheme> = done
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Event::Connect { scheme, .. } => Some(*scheme),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(schemes, [Scheme::Https, Scheme::Http, Scheme::Https]);
+    assert_eq!(
+        done.debug_envelope
+            .matches("\"scheme_switch\":true")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn forbidden_scheme_location_makes_no_request() {
+    for location in [
+        "tel:+441234",
+        "ftp://mno.example/x",
+        "intent://x#Intent;end",
+        "javascript:alert(1)",
+    ] {
+        let done = api()
+            .respond("api.example", 443, &redirect(302, location))
+            .run();
+        assert_eq!(
+            done.error(),
+            Some(Error::ForbiddenScheme { hop: 1 }),
+            "{location}"
+        );
+        assert_eq!(done.connects().len(), 1, "{location}");
+        assert_eq!(done.error().unwrap().code(), ErrorCode::RedirectError);
+    }
+}
+
+#[test]
+fn redirect_without_usable_location_is_the_redirect_error() {
+    let none = "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n";
+    let done = api().respond("api.example", 443, none).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::MissingLocation {
+            hop: 1,
+            status: 302
+        })
+    );
+
+    let empty = "HTTP/1.1 307 X\r\nLocation:   \r\nContent-Length: 0\r\n\r\n";
+    let done = api().respond("api.example", 443, empty).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::MissingLocation {
+            hop: 1,
+            status: 307
+        })
+    );
+
+    let done = api()
+        .respond(
+            "api.example",
+            443,
+            &redirect(302, "http://user:pw@mno.example/"),
+        )
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::BadLocation {
+            hop: 1,
+            error: UrlError::UserinfoNotAllowed
+        })
+    );
+    assert_eq!(done.error().unwrap().code(), ErrorCode::RedirectError);
+}
+
+// ---- cookies and authorization -----------------------------------------------------------------
+
+#[test]
+fn cookie_set_on_one_hop_is_sent_on_the_next() {
+    let set = "HTTP/1.1 302 Found\r\nLocation: /step2\r\nSet-Cookie: SESSION=s3cr3t; Path=/\r\nSet-Cookie: other=1\r\nContent-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, set)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    let reqs = done.requests();
+    assert_eq!(header(reqs[0], "Cookie"), None);
+    // `other` has the default path (the request's directory), which /step2 is outside of.
+    assert_eq!(header(reqs[1], "Cookie").as_deref(), Some("SESSION=s3cr3t"));
+    // The trace names cookies but never shows their values.
+    assert!(done
+        .debug_envelope
+        .contains("\"cookies_set\":\"SESSION,other\""));
+    assert!(done.debug_envelope.contains("\"cookies_sent\":\"SESSION\""));
+    assert!(!done.debug_envelope.contains("s3cr3t"));
+}
+
+#[test]
+fn cookie_domain_not_sent_to_unrelated_host() {
+    let set = "HTTP/1.1 302 Found\r\nLocation: https://evil.example/\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2; Domain=api.example\r\nContent-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, set)
+        .respond("evil.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(header(done.requests()[1], "Cookie"), None);
+}
+
+#[test]
+fn domain_cookie_is_sent_to_subdomains_host_only_is_not() {
+    let set = "HTTP/1.1 302 Found\r\nLocation: http://he.mno.example/x\r\nSet-Cookie: d=1; Domain=mno.example\r\nSet-Cookie: h=2\r\nContent-Length: 0\r\n\r\n";
+    let done = Scenario::new("https://mno.example/start")
+        .respond("mno.example", 443, set)
+        .respond("he.mno.example", 80, &json(200, OK_BODY))
+        .run();
+    assert_eq!(header(done.requests()[1], "Cookie").as_deref(), Some("d=1"));
+}
+
+#[test]
+fn secure_cookie_is_not_sent_over_an_http_hop() {
+    let set = "HTTP/1.1 302 Found\r\nLocation: http://api.example/plain\r\nSet-Cookie: s=1; Secure; Path=/\r\nSet-Cookie: p=2; Path=/\r\nContent-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, set)
+        .respond("api.example", 80, &json(200, OK_BODY))
+        .run();
+    assert_eq!(header(done.requests()[1], "Cookie").as_deref(), Some("p=2"));
+}
+
+#[test]
+fn expired_cookie_is_deleted_and_not_sent() {
+    let set = "HTTP/1.1 302 Found\r\nLocation: /2\r\nSet-Cookie: a=1; Path=/\r\nContent-Length: 0\r\n\r\n";
+    let del = "HTTP/1.1 302 Found\r\nLocation: /3\r\nDate: Wed, 21 Oct 2015 07:28:00 GMT\r\nSet-Cookie: a=gone; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, set)
+        .respond("api.example", 443, del)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    let reqs = done.requests();
+    assert_eq!(header(reqs[1], "Cookie").as_deref(), Some("a=1"));
+    assert_eq!(header(reqs[2], "Cookie"), None);
+}
+
+#[test]
+fn authorization_goes_only_to_the_first_origin() {
+    let done = api()
+        .token("tok-123")
+        .respond("api.example", 443, &redirect(302, "https://mno.example/x"))
+        .respond(
+            "mno.example",
+            443,
+            &redirect(302, "http://api.example/plain"),
+        )
+        .respond(
+            "api.example",
+            80,
+            &redirect(302, "https://api.example/back"),
+        )
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    let auth: Vec<Option<String>> = done
+        .requests()
+        .iter()
+        .map(|r| header(r, "Authorization"))
+        .collect();
+    assert_eq!(
+        auth,
+        [
+            Some("Bearer tok-123".to_string()),
+            None,
+            None,
+            Some("Bearer tok-123".to_string())
+        ]
+    );
+    assert!(!done.debug_envelope.contains("tok-123"));
+}
+
+// ---- connections ---------------------------------------------------------------------------------
+
+#[test]
+fn same_origin_keep_alive_reuses_the_connection() {
+    let body_redirect = "HTTP/1.1 302 Found\r\nLocation: /2\r\nContent-Length: 5\r\n\r\nhello";
+    let done = api()
+        .respond("api.example", 443, body_redirect)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+    assert_eq!(done.connects().len(), 1);
+    assert!(matches!(
+        done.log.as_slice(),
+        [
+            Event::Connect { .. },
+            Event::Request(_),
+            Event::Request(_),
+            Event::Close
+        ]
+    ));
+    assert_eq!(
+        header(done.requests()[0], "Connection").as_deref(),
+        Some("keep-alive")
+    );
+    assert!(done.debug_envelope.contains("\"reused_connection\":true"));
+    assert!(done.debug_envelope.contains("\"connections\":1"));
+}
+
+#[test]
+fn connection_close_or_other_origin_means_close_then_connect() {
+    let closing =
+        "HTTP/1.1 302 Found\r\nLocation: /2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, closing)
+        .respond("api.example", 443, &redirect(302, "https://mno.example/"))
+        .respond("mno.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 3)));
+    let shape: Vec<&str> = done
+        .log
+        .iter()
+        .map(|e| match e {
+            Event::Connect { .. } => "connect",
+            Event::Request(_) => "request",
+            Event::Close => "close",
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "connect", "request", "close", "connect", "request", "close", "connect", "request",
+            "close"
+        ]
+    );
+}
+
+#[test]
+fn http10_without_keep_alive_is_not_reused() {
+    let old = "HTTP/1.0 302 Found\r\nLocation: /2\r\nContent-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, old)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.connects().len(), 2);
+}
+
+#[test]
+fn driver_without_reuse_sends_connection_close() {
+    let done = api()
+        .policy(|p| p.reuse_connections = false)
+        .respond("api.example", 443, &redirect(302, "/2"))
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.connects().len(), 2);
+    assert!(done
+        .requests()
+        .iter()
+        .all(|r| header(r, "Connection").as_deref() == Some("close")));
+}
+
+#[test]
+fn stale_kept_alive_connection_is_retried_once_on_a_fresh_one() {
+    let done = api()
+        .respond("api.example", 443, &redirect(302, "/2"))
+        .reply("api.example", 443, Reply::Eof)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+    assert_eq!(done.connects().len(), 2);
+    assert_eq!(done.requests().len(), 3);
+    assert!(done.requests()[1].starts_with("GET /2 ") && done.requests()[2].starts_with("GET /2 "));
+}
+
+#[test]
+fn complete_length_framed_body_never_waits_for_close() {
+    // The server keeps the connection open after the final response: the check must end at once.
+    let done = api().respond("api.example", 443, &json(200, OK_BODY)).run();
+    assert_eq!(done.result, Ok((200, 1)));
+    assert!(
+        done.elapsed_ms < 100,
+        "took {} ms of virtual time",
+        done.elapsed_ms
+    );
+}
+
+#[test]
+fn read_to_close_final_body_ends_at_eof() {
+    let text = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n".to_string() + OK_BODY;
+    let done = api()
+        .reply("api.example", 443, Reply::BytesThenEof(text.into_bytes()))
+        .run();
+    assert_eq!(done.result, Ok((200, 1)));
+    assert_eq!(done.field("code"), Some("4711"));
+}
+
+// ---- deadlines -----------------------------------------------------------------------------------
+
+#[test]
+fn connect_deadline_fires() {
+    let done = api()
+        .on_connect("api.example", 443, ConnectPlan::Hang)
+        .run();
+    assert_eq!(done.error(), Some(Error::ConnectTimeout { hop: 1 }));
+    assert_eq!(done.elapsed_ms, 10_000); // DNS 5 s + connect 5 s
+    assert_eq!(done.error().unwrap().code(), ErrorCode::ConnectionError);
+}
+
+#[test]
+fn response_head_deadline_fires() {
+    let done = api()
+        .respond("api.example", 443, &redirect(302, "https://mno.example/"))
+        .reply("mno.example", 443, Reply::Silence)
+        .run();
+    assert_eq!(done.error(), Some(Error::ResponseTimeout { hop: 2 }));
+}
+
+#[test]
+fn idle_deadline_fires_when_a_body_stalls() {
+    let partial =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"check";
+    let done = api().respond("api.example", 443, partial).run();
+    assert_eq!(done.error(), Some(Error::IdleTimeout { hop: 1 }));
+}
+
+#[test]
+fn whole_check_deadline_fires() {
+    let mut s = api().policy(|p| p.timeouts.total = core::time::Duration::from_millis(100));
+    s.reply_ms = 30;
+    for i in 0..5 {
+        s = s.respond("api.example", 443, &redirect(302, &format!("/{i}")));
+    }
+    let done = s.run();
+    assert_eq!(
+        done.error(),
+        Some(Error::CheckTimeout {
+            hop: 4,
+            limit_ms: 100
+        })
+    );
+    assert_eq!(done.elapsed_ms, 100);
+}
+
+// ---- transport and response errors ------------------------------------------------------------
+
+#[test]
+fn lost_network_is_no_data_connectivity() {
+    let done = api()
+        .on_connect(
+            "api.example",
+            443,
+            ConnectPlan::Fail(TransportError::NoDataConnectivity),
+        )
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::Transport {
+            hop: 1,
+            error: TransportError::NoDataConnectivity
+        })
+    );
+    assert!(done
+        .envelope
+        .starts_with(r#"{"error":"sdk_no_data_connectivity""#));
+}
+
+#[test]
+fn dns_failure_and_refused_connect_are_connection_errors() {
+    for e in [
+        TransportError::DnsFailed,
+        TransportError::ConnectionRefused,
+        TransportError::DnsTimeout,
+    ] {
+        let done = api()
+            .on_connect("api.example", 443, ConnectPlan::Fail(e))
+            .run();
+        assert_eq!(done.error(), Some(Error::Transport { hop: 1, error: e }));
+        assert_eq!(done.error().unwrap().code(), ErrorCode::ConnectionError);
+    }
+}
+
+#[test]
+fn connection_closed_mid_body_is_a_connection_error() {
+    let cut = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99\r\n\r\n{";
+    let done = api()
+        .reply(
+            "api.example",
+            443,
+            Reply::BytesThenEof(cut.as_bytes().to_vec()),
+        )
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::ClosedEarly {
+            hop: 1,
+            part: Part::Body
+        })
+    );
+    let done = api().reply("api.example", 443, Reply::Eof).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::ClosedEarly {
+            hop: 1,
+            part: Part::Head
+        })
+    );
+    assert_eq!(done.error().unwrap().code(), ErrorCode::ConnectionError);
+}
+
+#[test]
+fn socket_failure_mid_response_is_reported_with_its_hop() {
+    let done = api()
+        .respond("api.example", 443, &redirect(302, "https://mno.example/"))
+        .reply(
+            "mno.example",
+            443,
+            Reply::Fail(TransportError::ConnectionReset),
+        )
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::Transport {
+            hop: 2,
+            error: TransportError::ConnectionReset
+        })
+    );
+}
+
+#[test]
+fn malformed_response_is_an_sdk_error() {
+    let done = api()
+        .respond("api.example", 443, "HTTP/1.1 2x0 Nope\r\n\r\n")
+        .run();
+    assert!(matches!(
+        done.error(),
+        Some(Error::Response {
+            hop: 1,
+            error: ResponseError::MalformedHead(_)
+        })
+    ));
+    assert_eq!(done.error().unwrap().code(), ErrorCode::SdkError);
+    let done = api()
+        .respond(
+            "api.example",
+            443,
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        )
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::Response {
+            hop: 1,
+            error: ResponseError::ConflictingContentLength
+        })
+    );
+}
+
+#[test]
+fn oversized_head_is_a_limit_error() {
+    let big = format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n", "a".repeat(9000));
+    let done = api().respond("api.example", 443, &big).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::Response {
+            hop: 1,
+            error: ResponseError::HeadTooLarge { limit: 8192 }
+        })
+    );
+}
+
+#[test]
+fn oversized_cookie_is_a_limit_error() {
+    let big = format!(
+        "HTTP/1.1 302 Found\r\nLocation: /2\r\nSet-Cookie: big={}\r\nContent-Length: 0\r\n\r\n",
+        "v".repeat(1000)
+    );
+    let done = api().respond("api.example", 443, &big).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::CookieTooLarge { hop: 1, limit: 768 })
+    );
+}
+
+// ---- results ------------------------------------------------------------------------------------
+
+#[test]
+fn json_code_is_a_success_with_fields() {
+    let done = api().respond("api.example", 443, &json(200, OK_BODY)).run();
+    assert_eq!(done.field("check_id"), Some("c1"));
+    assert_eq!(done.field("code"), Some("4711"));
+    assert_eq!(done.field("reference_id"), Some("r9"));
+    assert_eq!(
+        done.envelope,
+        format!(r#"{{"http_status":200,"response_body":{OK_BODY},"hops":1}}"#)
+    );
+}
+
+#[test]
+fn json_error_body_is_a_check_level_failure() {
+    let body = r#"{"check_id":"c1","error":"mno_redirect_unsupported","error_description":"Operator \"X\" unsupported"}"#;
+    let text = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let done = api().respond("api.example", 443, &text).run();
+    assert_eq!(done.result, Ok((200, 1)));
+    assert_eq!(done.field("error"), Some("mno_redirect_unsupported"));
+    assert_eq!(
+        done.field("error_description"),
+        Some("Operator \"X\" unsupported")
+    );
+    assert_eq!(done.field("code"), None);
+    assert!(done.envelope.contains(body));
+}
+
+#[test]
+fn non_200_final_is_returned_as_it_is() {
+    let done = api()
+        .respond("api.example", 443, &json(404, r#"{"detail":"no"}"#))
+        .run();
+    assert_eq!(done.result, Ok((404, 1)));
+    assert_eq!(
+        done.envelope,
+        r#"{"http_status":404,"response_body":{"detail":"no"},"hops":1}"#
+    );
+}
+
+#[test]
+fn non_json_body_is_not_parsed_and_a_bounded_copy_reaches_the_trace() {
+    let html = format!("<html>{}</html>", "x".repeat(20_000));
+    let text = format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{html}",
+        html.len()
+    );
+    let done = api().respond("api.example", 443, &text).run();
+    assert_eq!(done.result, Ok((403, 1)));
+    assert!(done.fields.is_empty());
+    assert_eq!(done.envelope, r#"{"http_status":403,"hops":1}"#);
+    assert!(done.body.ends_with('…'));
+    assert_eq!(done.body.chars().count(), 16 * 1024 + 1);
+    assert!(done
+        .debug_envelope
+        .contains("\"final_body_preview\":\"<html>xxx"));
+}
+
+#[test]
+fn oversized_json_body_is_an_error_not_a_truncation() {
+    let body = format!(r#"{{"pad":"{}"}}"#, "p".repeat(17_000));
+    let done = api().respond("api.example", 443, &json(200, &body)).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::FinalBodyTooLarge {
+            hop: 1,
+            limit: 16384
+        })
+    );
+}
+
+#[test]
+fn redirect_url_prefix_ends_the_chain_without_requesting_it() {
+    let loc = "https://app.example/callback?check_id=c1&code=12%2034&reference_id=r%C3%A9#x";
+    let done = api()
+        .redirect_url("https://APP.example/callback")
+        .respond("api.example", 443, &redirect(302, "http://mno.example/he"))
+        .respond("mno.example", 80, &redirect(302, loc))
+        .run();
+    assert_eq!(done.result, Ok((302, 2)));
+    assert_eq!(done.connects().len(), 2);
+    assert_eq!(done.field("code"), Some("12 34"));
+    assert_eq!(done.field("reference_id"), Some("ré"));
+    assert_eq!(
+        done.envelope,
+        r#"{"http_status":302,"response_body":{"check_id":"c1","code":"12 34","reference_id":"ré"},"hops":2}"#
+    );
+}
+
+#[test]
+fn redirect_url_error_fields_come_from_the_query() {
+    let done = api()
+        .redirect_url("myapp://done")
+        .respond(
+            "api.example",
+            443,
+            &redirect(
+                302,
+                "myapp://done?check_id=c1&error=mno_user_not_found&error_description=no%20user",
+            ),
+        )
+        .run();
+    assert_eq!(done.result, Ok((302, 1)));
+    assert_eq!(done.field("error"), Some("mno_user_not_found"));
+    assert_eq!(done.field("error_description"), Some("no user"));
+}
+
+// ---- trace ----------------------------------------------------------------------------------------
+
+#[test]
+fn trace_redacts_code_unless_raw_is_asked_for() {
+    let loc = "https://api.example/done?check_id=c1&code=98765";
+    let redacted = api()
+        .respond("api.example", 443, &redirect(302, loc))
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert!(redacted.debug_envelope.contains("code=REDACTED"));
+    assert!(!redacted.debug_envelope.contains("98765"));
+
+    let raw = api()
+        .policy(|p| p.raw_trace = true)
+        .respond("api.example", 443, &redirect(302, loc))
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert!(raw.debug_envelope.contains("code=98765"));
+}
+
+#[test]
+fn debug_envelope_has_the_sdk_fields_and_per_hop_records() {
+    let done = api()
+        .respond("api.example", 443, &redirect(302, "http://mno.example/he"))
+        .respond("mno.example", 80, &json(200, OK_BODY))
+        .run();
+    let env = &done.debug_envelope;
+    assert!(env.starts_with(&format!(r#"{{"http_status":200,"response_body":{OK_BODY},"hops":2,"debug":{{"device_info":{{"platform":"test"}},"url_trace":"1 GET https://api.example/phone_check/v0.2/checks/c1/redirect -> 302\n2 GET http://mno.example/he -> 200""#).replace("\n", "\\n")));
+    assert!(env.contains(r#""location":"http://mno.example/he""#));
+    assert!(
+        env.contains(r#""timings_ms":{"connect":10,"first_byte":20,"total":30}"#),
+        "{env}"
+    );
+    assert!(env.contains(r#""connections":2"#));
+}
