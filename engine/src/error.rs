@@ -28,6 +28,78 @@ pub enum TransportError {
     Other,
 }
 
+/// Why an https hop's TLS failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsError {
+    /// An https hop, but the engine was built without `tls` or the session has no TLS settings.
+    NotConfigured,
+    /// No wall clock was given, so certificate validity cannot be checked.
+    NoWallClock,
+    /// The host is not a valid TLS server name.
+    InvalidServerName,
+    /// A caller-supplied root certificate could not be read.
+    InvalidRootCertificate,
+    /// The server's certificate chain does not lead to a trusted root.
+    UnknownIssuer,
+    /// The certificate is not valid for the host name.
+    NameMismatch,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet (or the wall clock is wrong).
+    NotYetValid,
+    /// Any other problem with the certificate.
+    BadCertificate,
+    /// The server sent a fatal alert (the TLS alert number).
+    AlertReceived {
+        /// The alert description code (RFC 8446 §6).
+        alert: u8,
+    },
+    /// The handshake failed (no common version or cipher, protocol violation, ...).
+    HandshakeFailed,
+    /// The server closed the connection during the handshake.
+    PeerClosedDuringHandshake,
+    /// The TLS handshake did not finish before its deadline.
+    HandshakeTimeout,
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::NotConfigured => f.write_str(
+                "https hop but TLS is not configured (build with the `tls` feature and pass TLS settings)",
+            ),
+            TlsError::NoWallClock => f.write_str(
+                "https hop but no wall clock was given, so certificates cannot be validated",
+            ),
+            TlsError::InvalidServerName => f.write_str("the host is not a valid TLS server name"),
+            TlsError::InvalidRootCertificate => {
+                f.write_str("a supplied root certificate could not be parsed")
+            }
+            TlsError::UnknownIssuer => f.write_str(
+                "the server's certificate is not signed by a trusted root (check --cacert)",
+            ),
+            TlsError::NameMismatch => {
+                f.write_str("the server's certificate does not name this host")
+            }
+            TlsError::Expired => f.write_str("the server's certificate has expired"),
+            TlsError::NotYetValid => f.write_str(
+                "the server's certificate is not valid yet (is the device clock right?)",
+            ),
+            TlsError::BadCertificate => f.write_str("the server's certificate is invalid"),
+            TlsError::AlertReceived { alert } => {
+                write!(f, "the server ended the TLS handshake with alert {alert}")
+            }
+            TlsError::HandshakeFailed => f.write_str(
+                "the TLS handshake failed (no common protocol version or cipher suite?)",
+            ),
+            TlsError::PeerClosedDuringHandshake => {
+                f.write_str("the server closed the connection during the TLS handshake")
+            }
+            TlsError::HandshakeTimeout => f.write_str("the TLS handshake timed out"),
+        }
+    }
+}
+
 /// The SDK-compatible error codes of the JSON edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -135,6 +207,13 @@ pub enum Error {
         /// What was wrong.
         error: ResponseError,
     },
+    /// TLS failed on an https hop.
+    Tls {
+        /// The hop.
+        hop: u8,
+        /// What failed.
+        error: TlsError,
+    },
     /// The bearer token is longer than the session can hold.
     TokenTooLong {
         /// The capacity in bytes.
@@ -168,6 +247,12 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::InsecureStart => ErrorCode::InvalidScheme,
+            Error::Tls {
+                error:
+                    TlsError::NotConfigured | TlsError::NoWallClock | TlsError::InvalidRootCertificate,
+                ..
+            } => ErrorCode::SdkError,
+            Error::Tls { .. } => ErrorCode::ConnectionError,
             Error::Transport {
                 error: TransportError::NoDataConnectivity | TransportError::NoRoute,
                 ..
@@ -200,6 +285,7 @@ impl Error {
             | Error::MissingLocation { hop, .. }
             | Error::TooManyRedirects { hop, .. }
             | Error::Transport { hop, .. }
+            | Error::Tls { hop, .. }
             | Error::ConnectTimeout { hop }
             | Error::ResponseTimeout { hop }
             | Error::IdleTimeout { hop }
@@ -254,6 +340,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Transport { hop, error } => write!(f, "hop {hop}: {error}"),
+            Error::Tls { hop, error } => write!(f, "hop {hop}: {error}"),
             Error::ConnectTimeout { hop } => {
                 write!(
                     f,

@@ -28,25 +28,28 @@
 //! | [`json`] | validating the final JSON body and reading its PhoneCheck fields |
 //! | [`trace`] | the per-hop record, with secrets redacted when shown |
 //! | [`envelope`] | the SDK-compatible JSON result |
+//! | `tls` (feature) | rustls unbuffered between the session's plaintext and the socket's ciphertext |
 //! | [`policy`], [`time`], [`error`] | the caller's rules, time passed in, typed errors |
 //!
 //! ## Driving a session
 //!
 //! After every input, drain outputs until `Wait` or `Done`. This walks a two-hop chain byte for
-//! byte (the check URL redirects to the operator, which answers with the code):
+//! byte (the check URL redirects to the operator, which answers with the code). It is plain http
+//! so the bytes can be read; https hops need the `tls` feature and [`Session::with_tls`], and
+//! without them fail closed with [`TlsError::NotConfigured`].
 //!
 //! ```
 //! use phonecheck_engine::{Input, Instant, Output, Policy, Session};
 //! use phonecheck_engine::session::Field;
 //!
-//! let policy = Policy { platform: "doc", ..Policy::default() };
-//! let mut s: Session = Session::new(b"https://api.example/check/1/redirect", policy,
+//! let policy = Policy { platform: "doc", allow_http_start: true, ..Policy::default() };
+//! let mut s: Session = Session::new(b"http://api.example/check/1/redirect", policy,
 //!                                   Instant::from_millis(0)).unwrap();
 //! let mut buf = [0u8; 2048];
 //!
 //! // Hop 1: connect, send, read a redirect to another origin.
 //! let Output::Connect { host, port, hop, .. } = s.poll_output(&mut buf) else { panic!() };
-//! assert_eq!((host, port, hop), ("api.example", 443, 1));
+//! assert_eq!((host, port, hop), ("api.example", 80, 1));
 //! s.handle_input(Instant::from_millis(40), Input::Connected(Default::default()));
 //! let Output::Transmit { len } = s.poll_output(&mut buf) else { panic!() };
 //! assert!(buf[..len].starts_with(b"GET /check/1/redirect HTTP/1.1\r\nHost: api.example\r\n"));
@@ -55,7 +58,7 @@
 //! s.handle_input(Instant::from_millis(90), Input::Received(
 //!     b"HTTP/1.1 302 Found\r\nLocation: http://mno.example/he?c=1\r\nContent-Length: 0\r\n\r\n"));
 //!
-//! // Other origin: close, connect again (plain http, as operators' enrichment hops are).
+//! // Another origin: close, then connect again.
 //! assert!(matches!(s.poll_output(&mut buf), Output::Close));
 //! let Output::Connect { host, port, hop, .. } = s.poll_output(&mut buf) else { panic!() };
 //! assert_eq!((host, port, hop), ("mno.example", 80, 2));
@@ -96,11 +99,15 @@ pub mod request;
 pub mod response;
 pub mod session;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod trace;
 pub mod url;
 
-pub use error::{Error, ErrorCode, TransportError};
+pub use error::{Error, ErrorCode, TlsError, TransportError};
 pub use policy::{Limits, Policy, Timeouts};
 pub use session::{Completion, ConnectionInfo, Input, Output, ResponseBody, Session};
 pub use time::{Instant, WallClock};
+#[cfg(feature = "tls")]
+pub use tls::TlsSettings;
 pub use url::{Scheme, Url};

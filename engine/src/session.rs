@@ -3,8 +3,8 @@
 //! ```text
 //!            ┌────────────────────── redirect, other origin or no keep-alive: Close ─┐
 //!            ▼                                                                       │
-//!   ──► Connecting ──Connected──► Ready ──Transmit──► Awaiting ──head──┬─ 3xx ───────┤
-//!        (Connect)                  ▲                 (response head   │             │
+//!   ──► Connecting ──Connected──► [Handshaking] ──► Ready ──Transmit──► Awaiting ──head──┬─ 3xx ──┤
+//!        (Connect)                  (https only)      ▲                 (response head │        │
 //!                                   │                  deadline)       │   same origin and
 //!                                   └──── body complete ── Draining ◄──┘   keep-alive: drain
 //!                                                                      │
@@ -27,7 +27,7 @@ use core::time::Duration;
 use heapless::{String, Vec};
 
 use crate::cookie::{parse_cookie_date, CookieJar, Stored, DEFAULT_COOKIE_SLOTS};
-use crate::error::{Error, TransportError};
+use crate::error::{Error, TlsError, TransportError};
 use crate::json;
 use crate::policy::Policy;
 use crate::request::{write_request, ConnectionMode, Request};
@@ -106,6 +106,8 @@ pub enum Output<'s> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Connecting,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Handshaking,
     Ready,
     Awaiting,
     Draining,
@@ -163,6 +165,8 @@ pub struct Session<
     final_status: u16,
     jar: CookieJar<COOKIES>,
     trace: Trace<URL, TRACE>,
+    #[cfg(feature = "tls")]
+    tls: crate::tls::TlsLink,
     conn_open: bool,
     conn_keep_alive: bool,
     hop_reused: bool,
@@ -234,6 +238,8 @@ impl<
             final_status: 0,
             jar: CookieJar::default(),
             trace: Trace::default(),
+            #[cfg(feature = "tls")]
+            tls: crate::tls::TlsLink::default(),
             conn_open: false,
             conn_keep_alive: false,
             hop_reused: false,
@@ -278,6 +284,14 @@ impl<
                 error: UrlError::TooLong { capacity: URL },
             })?;
         Ok(self)
+    }
+
+    /// Lets https hops run over TLS with these settings. Without it, an https hop fails with
+    /// [`TlsError::NotConfigured`]: the engine never sends https traffic in the clear.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, settings: crate::tls::TlsSettings) -> Self {
+        self.tls.configure(settings);
+        self
     }
 
     /// Gives the session the wall clock, for cookie `Expires` (and certificate validity).
@@ -349,6 +363,8 @@ impl<
                 self.on_connected(info);
                 Ok(())
             }
+            #[cfg(feature = "tls")]
+            Input::Received(bytes) if self.tls.is_active() => self.on_ciphertext(bytes),
             Input::Received(bytes) => self.on_received(bytes),
             Input::Sent(n) => {
                 if let Some(rec) = self.trace.hop_mut(self.hop) {
@@ -373,6 +389,8 @@ impl<
         if self.pending.close {
             self.pending.close = false;
             self.conn_open = false;
+            #[cfg(feature = "tls")]
+            self.tls.close();
             return Output::Close;
         }
         if self.state == State::Finished {
@@ -395,9 +413,16 @@ impl<
                 hop: self.hop,
             };
         }
+        #[cfg(feature = "tls")]
+        {
+            let len = self.tls.take_outgoing(buf);
+            if len > 0 {
+                return Output::Transmit { len };
+            }
+        }
         if self.pending.transmit {
             self.pending.transmit = false;
-            match self.write_request(buf) {
+            match self.write_request(buf).and_then(|len| self.seal(buf, len)) {
                 Ok(len) => {
                     self.state = State::Awaiting;
                     self.reader.reset(false);
@@ -445,6 +470,75 @@ impl<
         Ok(len)
     }
 
+    /// On an https hop, encrypts the request in `buf` and puts the first ciphertext there.
+    #[cfg(feature = "tls")]
+    fn seal(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        if !self.tls.is_active() {
+            return Ok(len);
+        }
+        let hop = self.hop;
+        self.tls
+            .send(buf.get(..len).unwrap_or_default())
+            .map_err(|error| Error::Tls { hop, error })?;
+        Ok(self.tls.take_outgoing(buf))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn seal(&mut self, _buf: &mut [u8], len: usize) -> Result<usize, Error> {
+        Ok(len)
+    }
+
+    /// A fresh connection to an https origin: start the handshake.
+    #[cfg(feature = "tls")]
+    fn start_tls(&mut self) -> Result<(), Error> {
+        let hop = self.hop;
+        self.tls
+            .start(self.url.host(), self.wall, self.now)
+            .map_err(|error| Error::Tls { hop, error })?;
+        self.state = State::Handshaking;
+        self.phase_started = self.now;
+        self.deadline_phase = Some(self.now + self.policy.timeouts.tls_handshake);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn start_tls(&mut self) -> Result<(), Error> {
+        Err(Error::Tls {
+            hop: self.hop,
+            error: TlsError::NotConfigured,
+        })
+    }
+
+    /// Ciphertext from an https connection: decrypt, note a finished handshake, read on.
+    #[cfg(feature = "tls")]
+    fn on_ciphertext(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let hop = self.hop;
+        self.tls
+            .receive(bytes)
+            .map_err(|error| Error::Tls { hop, error })?;
+        if self.state == State::Handshaking && self.tls.handshake_done() {
+            let took = millis_u32(self.now.saturating_since(self.phase_started));
+            let info = self.tls.info();
+            if let Some(rec) = self.trace.hop_mut(hop) {
+                rec.timings.tls_ms = Some(took);
+                rec.tls = info;
+            }
+            self.trace.tls_handshakes = self.trace.tls_handshakes.saturating_add(1);
+            self.state = State::Ready;
+            self.deadline_phase = None;
+            self.pending.transmit = true;
+        }
+        let plaintext = self.tls.take_plaintext();
+        let result = self.on_received(&plaintext);
+        self.tls.return_plaintext(plaintext);
+        result?;
+        if self.tls.peer_closed() && self.state != State::Finished {
+            self.tls.close();
+            return self.on_eof();
+        }
+        Ok(())
+    }
+
     fn begin_hop(&mut self, reused: bool) {
         let previous = self.trace.hop_mut(self.hop).map(|r| r.url.scheme());
         self.hop = self.hop.saturating_add(1);
@@ -476,6 +570,12 @@ impl<
             rec.local = info.local;
             rec.timings.dns_ms = info.dns.map(millis_u32);
             rec.timings.connect_ms = Some(millis_u32(info.connect.unwrap_or(measured)));
+        }
+        if self.url.scheme() == Scheme::Https {
+            if let Err(e) = self.start_tls() {
+                self.fail(e);
+            }
+            return;
         }
         self.state = State::Ready;
         self.deadline_phase = None;
@@ -755,6 +855,10 @@ impl<
                 hop,
                 error: TransportError::ConnectionReset,
             }),
+            State::Handshaking => Err(Error::Tls {
+                hop,
+                error: TlsError::PeerClosedDuringHandshake,
+            }),
             State::Finished => Ok(()),
         }
     }
@@ -807,6 +911,10 @@ impl<
         }
         let error = match self.state {
             State::Connecting => Error::ConnectTimeout { hop },
+            State::Handshaking => Error::Tls {
+                hop,
+                error: TlsError::HandshakeTimeout,
+            },
             State::Awaiting if !self.reader.has_head() => Error::ResponseTimeout { hop },
             _ => Error::IdleTimeout { hop },
         };

@@ -2,18 +2,27 @@
 //! log of everything the session asked the "network" to do, with the request bytes visible.
 //!
 //! The harness plays the driver: it answers `Connect` (after `connect_ms` of virtual time),
-//! captures every `Transmit` (and checks it parses back with httparse), replies with the next
+//! captures every request (and checks it parses back with httparse), replies with the next
 //! scripted response for that origin (split into pieces if asked), and turns `Wait` into a jump
 //! of the virtual clock followed by `Timeout`. Suites run far faster than real time.
+//!
+//! https origins are served by a real rustls server in the test process, with certificates from
+//! a CA made at run time; the session trusts only that CA. TLS handshake records travel with no
+//! virtual delay, so timings in assertions are the scripted connect and reply delays.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::sync::Arc;
 
 use phonecheck_engine::session::Field;
 use phonecheck_engine::{
     ConnectionInfo, Error, Input, Instant, Output, Policy, ResponseBody, Scheme, Session,
-    TransportError,
+    TlsSettings, TransportError, WallClock,
 };
+use pki::{LeafOptions, TestPki};
 
 /// What a scripted server does with one request.
 #[derive(Clone, Debug)]
@@ -28,6 +37,23 @@ pub enum Reply {
     Silence,
     /// The socket breaks.
     Fail(TransportError),
+}
+
+#[derive(Clone)]
+enum TlsServer {
+    Real(Arc<rustls::ServerConfig>),
+    Raw,
+}
+
+/// The server end of one connection.
+struct ServerEnd {
+    key: (String, u16),
+    tls: Option<rustls::ServerConnection>,
+    /// Request bytes not yet answered.
+    pending: Vec<u8>,
+    /// Scripted replies are raw bytes on the wire (no HTTP parsing of requests).
+    raw: bool,
+    sni_logged: bool,
 }
 
 enum Delivery {
@@ -67,6 +93,8 @@ pub struct Finished {
     pub envelope: String,
     pub debug_envelope: String,
     pub log: Vec<Event>,
+    /// The SNI each TLS server saw, per https connection.
+    pub snis: Vec<Option<String>>,
     pub elapsed_ms: u64,
 }
 
@@ -131,6 +159,11 @@ pub struct Scenario {
     pub redirect_url: Option<String>,
     servers: HashMap<(String, u16), VecDeque<Reply>>,
     connect_plans: HashMap<(String, u16), ConnectPlan>,
+    tls_servers: HashMap<(String, u16), TlsServer>,
+    pub wall_clock: bool,
+    pub tls: bool,
+    /// Called with `true` before and `false` after every session call (for allocation counting).
+    pub around_session: fn(bool),
     pub connect_ms: u64,
     pub reply_ms: u64,
     /// Split every reply at these offsets (sorted, deduplicated by the harness).
@@ -149,6 +182,10 @@ impl Scenario {
             redirect_url: None,
             servers: HashMap::new(),
             connect_plans: HashMap::new(),
+            tls_servers: HashMap::new(),
+            wall_clock: true,
+            tls: true,
+            around_session: |_| {},
             connect_ms: 10,
             reply_ms: 20,
             cuts: Vec::new(),
@@ -171,6 +208,38 @@ impl Scenario {
 
     pub fn on_connect(mut self, host: &str, port: u16, plan: ConnectPlan) -> Self {
         self.connect_plans.insert((host.to_string(), port), plan);
+        self
+    }
+
+    /// Serves `host:port` over TLS with a certificate from `pki` made with `opts`.
+    pub fn tls_server(
+        mut self,
+        host: &str,
+        port: u16,
+        pki: &'static TestPki,
+        opts: LeafOptions,
+    ) -> Self {
+        self.tls_servers.insert(
+            (host.to_string(), port),
+            TlsServer::Real(pki.server_config(host, &opts)),
+        );
+        self
+    }
+
+    /// `host:port` is an https origin whose scripted replies are raw ciphertext (no TLS server).
+    pub fn raw_tls(mut self, host: &str, port: u16) -> Self {
+        self.tls_servers
+            .insert((host.to_string(), port), TlsServer::Raw);
+        self
+    }
+
+    pub fn without_tls(mut self) -> Self {
+        self.tls = false;
+        self
+    }
+
+    pub fn without_wall_clock(mut self) -> Self {
+        self.wall_clock = false;
         self
     }
 
@@ -207,6 +276,7 @@ impl Scenario {
                     envelope: String::new(),
                     debug_envelope: String::new(),
                     log: Vec::new(),
+                    snis: Vec::new(),
                     elapsed_ms: 0,
                 }
             }
@@ -217,16 +287,44 @@ impl Scenario {
         if let Some(p) = &self.redirect_url {
             session = session.with_redirect_url(p).unwrap();
         }
+        let settings = TlsSettings::with_ring()
+            .with_roots_der(&[&pki::pki().ca_der])
+            .unwrap();
+        if self.tls {
+            session = session.with_tls(settings);
+        }
+        if self.wall_clock {
+            let unix_secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            session = session.with_wall_clock(WallClock {
+                at: start,
+                unix_secs,
+            });
+        }
 
         let mut now = start.as_millis();
         let mut log = Vec::new();
-        let mut current: Option<(String, u16)> = None;
+        let mut snis = Vec::new();
+        let mut server: Option<ServerEnd> = None;
         let mut buf = vec![0u8; 8192];
-        // Deliveries scheduled on the virtual clock, in arrival order.
+        // Deliveries scheduled on the virtual clock, kept in arrival order.
         let mut arrivals: VecDeque<(u64, Delivery)> = VecDeque::new();
+        let schedule = |arrivals: &mut VecDeque<(u64, Delivery)>, at: u64, d: Delivery| {
+            let i = arrivals
+                .iter()
+                .position(|(t, _)| *t > at)
+                .unwrap_or(arrivals.len());
+            arrivals.insert(i, (at, d));
+        };
 
+        let around = self.around_session;
         for _ in 0..100_000 {
-            match session.poll_output(&mut buf) {
+            around(true);
+            let output = session.poll_output(&mut buf);
+            around(false);
+            match output {
                 Output::Connect {
                     scheme,
                     host,
@@ -248,45 +346,130 @@ impl Scenario {
                         .unwrap_or(ConnectPlan::Accept)
                     {
                         ConnectPlan::Accept => {
-                            current = Some(key);
-                            arrivals.push_back((at, Delivery::Connected));
+                            let tls = match scheme {
+                                Scheme::Http => None,
+                                Scheme::Https => Some(
+                                    self.tls_servers
+                                        .entry(key.clone())
+                                        .or_insert_with(|| {
+                                            TlsServer::Real(
+                                                pki::pki()
+                                                    .server_config(&key.0, &LeafOptions::default()),
+                                            )
+                                        })
+                                        .clone(),
+                                ),
+                            };
+                            server = Some(ServerEnd {
+                                key,
+                                raw: matches!(tls, Some(TlsServer::Raw)),
+                                tls: match tls {
+                                    Some(TlsServer::Real(config)) => {
+                                        Some(rustls::ServerConnection::new(config).unwrap())
+                                    }
+                                    _ => None,
+                                },
+                                pending: Vec::new(),
+                                sni_logged: false,
+                            });
+                            schedule(&mut arrivals, at, Delivery::Connected);
                         }
                         ConnectPlan::Hang => {}
-                        ConnectPlan::Fail(e) => arrivals.push_back((at, Delivery::Fail(e))),
+                        ConnectPlan::Fail(e) => schedule(&mut arrivals, at, Delivery::Fail(e)),
                     }
                 }
                 Output::Transmit { len } => {
-                    let bytes = buf[..len].to_vec();
-                    check_parses(&bytes);
-                    log.push(Event::Request(String::from_utf8(bytes).unwrap()));
-                    session.handle_input(Instant::from_millis(now), Input::Sent(len));
-                    let key = current.clone().expect("transmit without connection");
-                    let reply = self
-                        .servers
-                        .get_mut(&key)
-                        .and_then(VecDeque::pop_front)
-                        .unwrap_or(Reply::Eof);
+                    let wire = buf[..len].to_vec();
+                    feed(
+                        &mut session,
+                        around,
+                        Instant::from_millis(now),
+                        Input::Sent(len),
+                    );
+                    let end = server.as_mut().expect("transmit without connection");
+                    // What the server sends back at once (handshake records).
+                    let mut at_once = Vec::new();
+                    let mut plaintext = Vec::new();
+                    let mut server_failed = false;
+                    match end.tls.as_mut() {
+                        Some(tls) => {
+                            let mut rd = &wire[..];
+                            while !rd.is_empty() {
+                                tls.read_tls(&mut rd).unwrap();
+                                if tls.process_new_packets().is_err() {
+                                    server_failed = true;
+                                    break;
+                                }
+                            }
+                            if !end.sni_logged {
+                                end.sni_logged = true;
+                                snis.push(tls.server_name().map(str::to_string));
+                            }
+                            let _ = tls.reader().read_to_end(&mut plaintext);
+                            while tls.wants_write() {
+                                tls.write_tls(&mut at_once).unwrap();
+                            }
+                        }
+                        None => plaintext = wire,
+                    }
+                    for piece in pieces(&at_once, &self.cuts) {
+                        schedule(&mut arrivals, now, Delivery::Bytes(piece));
+                    }
+                    if server_failed {
+                        schedule(&mut arrivals, now, Delivery::Eof);
+                        continue;
+                    }
+                    end.pending.extend_from_slice(&plaintext);
                     let at = now + self.reply_ms;
-                    match reply {
-                        Reply::Bytes(b) => {
-                            for piece in pieces(&b, &self.cuts) {
-                                arrivals.push_back((at, Delivery::Bytes(piece)));
-                            }
+                    loop {
+                        let request_len = if end.raw {
+                            (!end.pending.is_empty()).then_some(end.pending.len())
+                        } else {
+                            find(&end.pending, b"\r\n\r\n").map(|i| i + 4)
+                        };
+                        let Some(n) = request_len else { break };
+                        let request: Vec<u8> = end.pending.drain(..n).collect();
+                        if !end.raw {
+                            check_parses(&request);
+                            log.push(Event::Request(String::from_utf8(request).unwrap()));
                         }
-                        Reply::BytesThenEof(b) => {
-                            for piece in pieces(&b, &self.cuts) {
-                                arrivals.push_back((at, Delivery::Bytes(piece)));
+                        let reply = self
+                            .servers
+                            .get_mut(&end.key)
+                            .and_then(VecDeque::pop_front)
+                            .unwrap_or(Reply::Eof);
+                        let (bytes, eof) = match reply {
+                            Reply::Bytes(b) => (b, false),
+                            Reply::BytesThenEof(b) => (b, true),
+                            Reply::Eof => (Vec::new(), true),
+                            Reply::Silence => (Vec::new(), false),
+                            Reply::Fail(e) => {
+                                schedule(&mut arrivals, at, Delivery::Fail(e));
+                                (Vec::new(), false)
                             }
-                            arrivals.push_back((at, Delivery::Eof));
+                        };
+                        let wire = match end.tls.as_mut() {
+                            Some(tls) if !bytes.is_empty() => {
+                                tls.writer().write_all(&bytes).unwrap();
+                                let mut out = Vec::new();
+                                while tls.wants_write() {
+                                    tls.write_tls(&mut out).unwrap();
+                                }
+                                out
+                            }
+                            _ => bytes,
+                        };
+                        for piece in pieces(&wire, &self.cuts) {
+                            schedule(&mut arrivals, at, Delivery::Bytes(piece));
                         }
-                        Reply::Eof => arrivals.push_back((at, Delivery::Eof)),
-                        Reply::Silence => {}
-                        Reply::Fail(e) => arrivals.push_back((at, Delivery::Fail(e))),
+                        if eof {
+                            schedule(&mut arrivals, at, Delivery::Eof);
+                        }
                     }
                 }
                 Output::Close => {
                     log.push(Event::Close);
-                    current = None;
+                    server = None;
                     arrivals.clear();
                 }
                 Output::Wait { until } => {
@@ -297,18 +480,29 @@ impl Scenario {
                             now = now.max(at);
                             let t = Instant::from_millis(now);
                             match delivery {
-                                Delivery::Connected => session
-                                    .handle_input(t, Input::Connected(ConnectionInfo::default())),
-                                Delivery::Bytes(b) => session.handle_input(t, Input::Received(&b)),
-                                Delivery::Eof => session.handle_input(t, Input::Eof),
+                                Delivery::Connected => feed(
+                                    &mut session,
+                                    around,
+                                    t,
+                                    Input::Connected(ConnectionInfo::default()),
+                                ),
+                                Delivery::Bytes(b) => {
+                                    feed(&mut session, around, t, Input::Received(&b))
+                                }
+                                Delivery::Eof => feed(&mut session, around, t, Input::Eof),
                                 Delivery::Fail(e) => {
-                                    session.handle_input(t, Input::TransportFailed(e))
+                                    feed(&mut session, around, t, Input::TransportFailed(e))
                                 }
                             }
                         }
                         _ => {
                             now = until.as_millis();
-                            session.handle_input(Instant::from_millis(now), Input::Timeout);
+                            feed(
+                                &mut session,
+                                around,
+                                Instant::from_millis(now),
+                                Input::Timeout,
+                            );
                         }
                     }
                 }
@@ -351,6 +545,7 @@ impl Scenario {
                         envelope,
                         debug_envelope,
                         log,
+                        snis,
                         elapsed_ms: now - start.as_millis(),
                     };
                 }
@@ -358,6 +553,16 @@ impl Scenario {
         }
         panic!("scenario did not finish: {log:?}");
     }
+}
+
+fn feed(session: &mut Session, around: fn(bool), now: Instant, input: Input<'_>) {
+    around(true);
+    session.handle_input(now, input);
+    around(false);
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn pieces(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
