@@ -24,6 +24,9 @@ pub enum TransportError {
     ConnectTimeout,
     /// The connection was reset or broke while in use.
     ConnectionReset,
+    /// The socket could not be pinned to the interface (permission denied: Linux older than 5.7,
+    /// or a socket already bound to a device, needs `CAP_NET_RAW`). Never retried unpinned.
+    PinDenied,
     /// Any other socket failure.
     Other,
 }
@@ -254,6 +257,10 @@ impl Error {
             } => ErrorCode::SdkError,
             Error::Tls { .. } => ErrorCode::ConnectionError,
             Error::Transport {
+                error: TransportError::PinDenied,
+                ..
+            } => ErrorCode::SdkError,
+            Error::Transport {
                 error: TransportError::NoDataConnectivity | TransportError::NoRoute,
                 ..
             } => ErrorCode::NoDataConnectivity,
@@ -311,6 +318,9 @@ impl fmt::Display for TransportError {
             TransportError::ConnectionRefused => "the server refused the connection",
             TransportError::ConnectTimeout => "the connection attempt timed out",
             TransportError::ConnectionReset => "the connection was reset",
+            TransportError::PinDenied => {
+                "could not pin the socket to the mobile interface (SO_BINDTODEVICE denied)"
+            }
             TransportError::Other => "the connection failed",
         })
     }

@@ -540,14 +540,23 @@ impl<
     }
 
     fn begin_hop(&mut self, reused: bool) {
-        let previous = self.trace.hop_mut(self.hop).map(|r| r.url.scheme());
+        let previous = self
+            .trace
+            .hop_mut(self.hop)
+            .map(|r| (r.url.scheme(), r.remote, r.local, r.tls));
         self.hop = self.hop.saturating_add(1);
         self.hop_reused = reused;
         self.hop_bytes_in = 0;
         self.hop_started = self.now;
         let mut record = HopRecord::new(self.hop, self.url.clone());
         record.reused = reused;
-        record.scheme_switch = previous.is_some_and(|s| s != self.url.scheme());
+        record.scheme_switch = previous.is_some_and(|(s, ..)| s != self.url.scheme());
+        if let (true, Some((_, remote, local, tls))) = (reused, previous) {
+            // Same connection: same addresses and TLS session.
+            record.remote = remote;
+            record.local = local;
+            record.tls = tls;
+        }
         self.trace.begin(record);
     }
 

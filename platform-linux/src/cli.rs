@@ -1,0 +1,435 @@
+//! The `phonecheck` command line: `open`, `interfaces`, `coverage`.
+//!
+//! Flags are named like curl's where the meaning is the same (`--interface`, `--dns`,
+//! `--resolve`, `--cacert`, `--max-redirs`, `--connect-timeout`, `--max-time`). stdout carries
+//! exactly one JSON envelope; `-v` writes one progress line per hop to stderr.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use phonecheck_engine::trace::HopRecord;
+use phonecheck_engine::url::DEFAULT_URL_CAPACITY;
+use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
+
+use crate::dns::{parse_dns_server, Override, Resolver};
+use crate::driver::{exit_code, failure, run_check, CheckOptions, Report};
+use crate::iface::{discover, preflight, Candidate, SystemPaths};
+use crate::mmcli;
+use crate::socket::Binding;
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  a final HTTP response was received (any status; see http_status)
+  2  the command line is wrong
+  3  sdk_no_data_connectivity: no cellular interface, interface down, no route through it
+  4  sdk_connection_error: DNS, connect, TLS, timeouts, connection closed early
+  5  sdk_redirect_error: too many redirects, bad or missing Location, forbidden scheme
+  6  sdk_error: malformed response, limits exceeded, internal errors
+  7  invalid_scheme: the check URL is not https (see --allow-http)";
+
+/// phonecheck: open a PhoneCheck check_url over the mobile data interface.
+#[derive(Debug, Parser)]
+#[command(name = "phonecheck", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Open a check URL over the cellular interface and follow its redirect chain.
+    Open(OpenArgs),
+    /// List cellular interfaces, with the evidence for each, and preflight them.
+    Interfaces(InterfacesArgs),
+    /// Ask the PhoneCheck API whether this device's data session can be checked.
+    Coverage(CoverageArgs),
+}
+
+/// Network flags shared by the commands that make requests.
+#[derive(Debug, Args)]
+struct NetArgs {
+    /// The cellular interface (default: the single one detected).
+    #[arg(long, value_name = "IFACE")]
+    interface: Option<String>,
+    /// DNS server to ask over the interface, ADDR or ADDR:PORT (repeatable; default: the bearer's).
+    #[arg(long, value_name = "ADDR", value_parser = parse_dns_server)]
+    dns: Vec<SocketAddr>,
+    /// Use these addresses for HOST:PORT instead of DNS (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    resolve: Vec<Override>,
+    /// Trust only the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+    /// Seconds allowed for each TCP connect.
+    #[arg(long, value_name = "SECS")]
+    connect_timeout: Option<f64>,
+    /// Seconds allowed for the whole check.
+    #[arg(long, value_name = "SECS")]
+    max_time: Option<f64>,
+    /// Add the debug object (device info and per-hop trace) to the envelope.
+    #[arg(long)]
+    debug: bool,
+    /// Print a progress line per hop to stderr.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Development only: do NOT pin sockets; traffic follows the default route.
+    #[arg(long)]
+    unpinned: bool,
+}
+
+#[derive(Debug, Args)]
+struct OpenArgs {
+    /// The check_url.
+    url: String,
+    #[command(flatten)]
+    net: NetArgs,
+    /// Redirects to follow.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_redirs: u8,
+    /// Bearer token, sent only to the check URL's origin.
+    #[arg(long, value_name = "TOKEN")]
+    access_token: Option<String>,
+    /// End the chain at the first Location starting with this prefix.
+    #[arg(long, value_name = "PREFIX")]
+    redirect_url: Option<String>,
+    /// Allow a plain http check URL.
+    #[arg(long)]
+    allow_http: bool,
+}
+
+#[derive(Debug, Args)]
+struct InterfacesArgs {
+    /// Preflight this interface even if it does not look cellular.
+    #[arg(long, value_name = "IFACE")]
+    interface: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Region {
+    Eu,
+    In,
+    Us,
+}
+
+#[derive(Debug, Args)]
+struct CoverageArgs {
+    /// Access token for the PhoneCheck API.
+    #[arg(long, value_name = "TOKEN")]
+    access_token: String,
+    /// API region.
+    #[arg(long, value_enum, default_value = "eu")]
+    region: Region,
+    /// API base URL (default https://{region}.api.idlayr.com).
+    #[arg(long, value_name = "URL")]
+    api_base: Option<String>,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+/// Runs the command line; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Open(args) => {
+            let policy = Policy {
+                max_redirects: args.max_redirs,
+                allow_http_start: args.allow_http,
+                ..base_policy(&args.net)
+            };
+            let report = run(
+                &args.net,
+                args.url.clone(),
+                policy,
+                args.access_token,
+                args.redirect_url,
+            );
+            emit(&report)
+        }
+        Command::Coverage(args) => {
+            let region = match args.region {
+                Region::Eu => "eu",
+                Region::In => "in",
+                Region::Us => "us",
+            };
+            let base = args
+                .api_base
+                .clone()
+                .unwrap_or_else(|| format!("https://{region}.api.idlayr.com"));
+            let url = format!("{}/coverage/v0.1/device_ip", base.trim_end_matches('/'));
+            let report = run(
+                &args.net,
+                url,
+                base_policy(&args.net),
+                Some(args.access_token),
+                None,
+            );
+            emit(&report)
+        }
+        Command::Interfaces(args) => interfaces(args),
+    }
+}
+
+fn base_policy(net: &NetArgs) -> Policy {
+    let mut policy = Policy {
+        platform: "linux",
+        ..Policy::default()
+    };
+    if let Some(secs) = net.connect_timeout.filter(|s| s.is_finite() && *s > 0.0) {
+        policy.timeouts.connect = Duration::from_secs_f64(secs);
+    }
+    if let Some(secs) = net.max_time.filter(|s| s.is_finite() && *s > 0.0) {
+        policy.timeouts.total = Duration::from_secs_f64(secs);
+    }
+    policy
+}
+
+fn emit(report: &Report) -> i32 {
+    println!("{}", report.envelope);
+    exit_code(report)
+}
+
+/// Chooses the interface: the one named, else the single cellular one found.
+fn choose_interface(net: &NetArgs, bearers: &[mmcli::Bearer]) -> Result<String, Report> {
+    let paths = SystemPaths::default();
+    if let Some(name) = &net.interface {
+        let check = preflight(name, &paths);
+        if !check.exists || !check.up {
+            let problems = check.problems().join("; ");
+            return Err(failure(
+                ErrorCode::NoDataConnectivity,
+                &problems,
+                Some(name),
+            ));
+        }
+        return Ok(name.clone());
+    }
+    let candidates = discover(&paths, bearers);
+    match candidates.as_slice() {
+        [only] => Ok(only.name.clone()),
+        [] => Err(failure(
+            ErrorCode::NoDataConnectivity,
+            "no cellular interface found; name one with --interface",
+            None,
+        )),
+        many => {
+            let list: Vec<String> = many.iter().map(describe).collect();
+            Err(failure(
+                ErrorCode::NoDataConnectivity,
+                &format!(
+                    "several cellular interfaces; choose one with --interface: {}",
+                    list.join("; ")
+                ),
+                None,
+            ))
+        }
+    }
+}
+
+fn describe(c: &Candidate) -> String {
+    let why: Vec<String> = c.evidence.iter().map(ToString::to_string).collect();
+    format!("{} ({})", c.name, why.join(", "))
+}
+
+fn run(
+    net: &NetArgs,
+    url: String,
+    policy: Policy,
+    access_token: Option<String>,
+    redirect_url: Option<String>,
+) -> Report {
+    let bearers = if net.interface.is_some() && !net.dns.is_empty() {
+        Vec::new()
+    } else {
+        mmcli::bearers()
+    };
+    let (binding, interface) = if net.unpinned {
+        eprintln!(
+            "phonecheck: WARNING: --unpinned: sockets are NOT pinned to a cellular interface; \
+             traffic follows the default route (Wi-Fi?). Development only: results prove nothing."
+        );
+        (Binding::Unpinned, None)
+    } else {
+        match choose_interface(net, &bearers) {
+            Ok(name) => (Binding::Interface(name.clone()), Some(name)),
+            Err(report) => return report,
+        }
+    };
+    let mut servers = net.dns.clone();
+    if servers.is_empty() {
+        for b in bearers
+            .iter()
+            .filter(|b| b.interface.is_some() && b.interface == interface)
+        {
+            servers.extend(b.dns.iter().map(|ip| SocketAddr::new(*ip, 53)));
+        }
+    }
+    let mut tls = TlsSettings::with_ring();
+    if let Some(path) = &net.cacert {
+        let pem = match std::fs::read(path) {
+            Ok(pem) => pem,
+            Err(e) => {
+                return failure(
+                    ErrorCode::SdkError,
+                    &format!("--cacert {}: {e}", path.display()),
+                    None,
+                )
+            }
+        };
+        tls = match tls.with_roots_pem(&pem) {
+            Ok(t) => t,
+            Err(e) => {
+                return failure(
+                    ErrorCode::SdkError,
+                    &format!("--cacert {}: {e}", path.display()),
+                    None,
+                )
+            }
+        };
+    }
+    let opts = CheckOptions {
+        url,
+        policy,
+        binding: binding.clone(),
+        resolver: Resolver {
+            binding,
+            servers,
+            overrides: net.resolve.clone(),
+        },
+        tls,
+        access_token,
+        redirect_url,
+    };
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let iface_text = interface.clone().unwrap_or_else(|| "(unpinned)".into());
+    let version = format!("phonecheck/{}", env!("CARGO_PKG_VERSION"));
+    let info: [(&str, &str); 4] = [
+        ("platform", "linux"),
+        ("engine", &version),
+        ("interface", &iface_text),
+        ("kernel", &kernel),
+    ];
+    let verbose = net.verbose;
+    run_check(&opts, net.debug.then_some(&info[..]), &mut |hop| {
+        if verbose {
+            eprintln!("{}", progress_line(hop));
+        }
+    })
+}
+
+/// One `-v` line: status, host, reuse, TLS, timings.
+pub fn progress_line(hop: &HopRecord<DEFAULT_URL_CAPACITY>) -> String {
+    let t = hop.timings;
+    let ms = |v: Option<u32>| v.map_or("-".to_string(), |v| format!("{v}ms"));
+    let status = hop.status.map_or("---".to_string(), |s| s.to_string());
+    let conn = if hop.reused {
+        "reused connection"
+    } else {
+        "new connection"
+    };
+    let tls = hop.tls.map_or(String::new(), |t| {
+        format!(", {}{}", t.version, if t.resumed { " resumed" } else { "" })
+    });
+    let remote = hop.remote.map_or(String::new(), |r| format!(" {r}"));
+    format!(
+        "hop {}: {status} {} {}{remote} ({conn}{tls}) dns {} connect {} tls {} first byte {} total {}",
+        hop.hop,
+        hop.url.scheme(),
+        hop.url.authority(),
+        ms(t.dns_ms),
+        ms(t.connect_ms),
+        ms(t.tls_ms),
+        ms(t.first_byte_ms),
+        ms(t.total_ms),
+    )
+}
+
+fn interfaces(args: InterfacesArgs) -> i32 {
+    let paths = SystemPaths::default();
+    let bearers = mmcli::bearers();
+    let mut candidates = discover(&paths, &bearers);
+    if let Some(name) = &args.interface {
+        if !candidates.iter().any(|c| &c.name == name) {
+            candidates.insert(
+                0,
+                Candidate {
+                    name: name.clone(),
+                    evidence: Vec::new(),
+                },
+            );
+        }
+    }
+    if candidates.is_empty() {
+        println!("no cellular interface found (looked at ModemManager, sysfs and interface names)");
+        return 3;
+    }
+    let mut usable = 0;
+    for c in &candidates {
+        let why: Vec<String> = c.evidence.iter().map(ToString::to_string).collect();
+        let why = if why.is_empty() {
+            "named on the command line".to_string()
+        } else {
+            why.join(", ")
+        };
+        println!("{}: {why}", c.name);
+        let p = preflight(&c.name, &paths);
+        let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
+        println!(
+            "  up: {} (operstate {})  addresses: {}  routes: ipv4 {} ipv6 {}  rp_filter: {}",
+            yes(p.up),
+            if p.operstate.is_empty() {
+                "?"
+            } else {
+                &p.operstate
+            },
+            if addrs.is_empty() {
+                "none".into()
+            } else {
+                addrs.join(", ")
+            },
+            yes(p.ipv4_route),
+            yes(p.ipv6_route),
+            p.rp_filter.map_or("?".to_string(), |v| v.to_string()),
+        );
+        let dns: Vec<String> = bearers
+            .iter()
+            .filter(|b| b.interface.as_deref() == Some(c.name.as_str()))
+            .flat_map(|b| b.dns.iter().map(ToString::to_string))
+            .collect();
+        if !dns.is_empty() {
+            println!("  dns (ModemManager): {}", dns.join(", "));
+        }
+        let problems = p.problems();
+        for problem in &problems {
+            println!("  problem: {problem}");
+        }
+        for warning in p.warnings() {
+            println!("  warning: {warning}");
+        }
+        if problems.is_empty() {
+            println!("  ready");
+            usable += 1;
+        }
+    }
+    if usable > 0 {
+        0
+    } else {
+        3
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}

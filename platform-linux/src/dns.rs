@@ -1,0 +1,513 @@
+//! Name resolution over the pinned interface.
+//!
+//! `getaddrinfo` has no interface argument, so a system lookup could leave over Wi-Fi. Instead
+//! A and AAAA queries go from a UDP socket pinned like the check's own sockets, to the bearer's
+//! DNS servers (given with `--dns`, or read from ModemManager), with TCP when an answer comes back
+//! truncated. Messages are built and parsed with `simple-dns`.
+//!
+//! ```text
+//!  host ──► --resolve override? ──► IP literal? ──► A + AAAA to every server at once ──► first
+//!           (curl's HOST:PORT:ADDR)                  (truncated: again over TCP)           good
+//!                                                                                          answers,
+//!  addresses, IPv6 and IPv4 interleaved (RFC 8305) ◄─────────────────────────────────────── merged
+//! ```
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags};
+use simple_dns::rdata::RData;
+use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
+use socket2::{Domain, Type};
+
+use crate::socket::{
+    connect_race, pinned_socket, poll_timeout, Binding, ConnectError, SocketError,
+};
+
+/// After the first usable answer, how long to wait for the other family (RFC 8305 §3).
+const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
+
+/// A curl-style `--resolve HOST:PORT:ADDR` override.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    /// Host name (compared case-insensitively).
+    pub host: String,
+    /// Port it applies to.
+    pub port: u16,
+    /// Addresses to use.
+    pub addrs: Vec<IpAddr>,
+}
+
+impl FromStr for Override {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.splitn(3, ':');
+        let (Some(host), Some(port), Some(addrs)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!(
+                "--resolve wants HOST:PORT:ADDR[,ADDR...], got {s:?}"
+            ));
+        };
+        let port = port
+            .parse()
+            .map_err(|_| format!("--resolve: bad port in {s:?}"))?;
+        let addrs = addrs
+            .split(',')
+            .map(|a| {
+                a.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| format!("--resolve: bad address in {s:?}"))?;
+        Ok(Override {
+            host: host.to_ascii_lowercase(),
+            port,
+            addrs,
+        })
+    }
+}
+
+/// Parses a `--dns` value: an address, with an optional port (`[v6]:port` or `v4:port`).
+pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("--dns wants an IP address (optionally with :port), got {s:?}"))
+}
+
+/// Why a name did not resolve.
+#[derive(Debug)]
+pub enum DnsError {
+    /// No DNS server is known for the interface.
+    NoServers,
+    /// No server answered before the deadline.
+    Timeout,
+    /// The name does not exist.
+    NxDomain,
+    /// The name exists but has no A or AAAA records.
+    NoRecords,
+    /// The servers answered with an error code.
+    ServerFailure(u8),
+    /// A socket failure (the interface went away, no route, ...).
+    Socket(SocketError),
+}
+
+impl std::fmt::Display for DnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DnsError::NoServers => f.write_str(
+                "no DNS server for the interface: pass --dns ADDR (ModemManager gave none)",
+            ),
+            DnsError::Timeout => f.write_str("no DNS server answered in time"),
+            DnsError::NxDomain => f.write_str("the name does not exist (NXDOMAIN)"),
+            DnsError::NoRecords => f.write_str("the name has no A or AAAA records"),
+            DnsError::ServerFailure(code) => write!(f, "the DNS server answered with rcode {code}"),
+            DnsError::Socket(e) => write!(f, "DNS socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DnsError {}
+
+/// A finished lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// Addresses in connect order (IPv6 and IPv4 interleaved, IPv6 first).
+    pub addrs: Vec<IpAddr>,
+    /// The server that answered, if a query was sent.
+    pub server: Option<SocketAddr>,
+}
+
+/// A resolver whose every packet leaves through `binding`.
+#[derive(Clone, Debug)]
+pub struct Resolver {
+    /// Where queries go out.
+    pub binding: Binding,
+    /// DNS servers to ask.
+    pub servers: Vec<SocketAddr>,
+    /// `--resolve` overrides.
+    pub overrides: Vec<Override>,
+}
+
+impl Resolver {
+    /// Resolves `host` for a connection to `port`, within `deadline`.
+    pub fn resolve(&self, host: &str, port: u16, deadline: Instant) -> Result<Resolved, DnsError> {
+        if let Some(o) = self
+            .overrides
+            .iter()
+            .find(|o| o.port == port && o.host.eq_ignore_ascii_case(host))
+        {
+            return Ok(Resolved {
+                addrs: o.addrs.clone(),
+                server: None,
+            });
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(Resolved {
+                addrs: vec![ip],
+                server: None,
+            });
+        }
+        if self.servers.is_empty() {
+            return Err(DnsError::NoServers);
+        }
+        self.query_all(host, deadline)
+    }
+
+    fn query_all(&self, host: &str, deadline: Instant) -> Result<Resolved, DnsError> {
+        let mut sockets = Vec::new();
+        let mut last_socket_error = None;
+        let id_a = random_id();
+        let id_aaaa = id_a.wrapping_add(1);
+        let query_a = build_query(id_a, host, TYPE::A)?;
+        let query_aaaa = build_query(id_aaaa, host, TYPE::AAAA)?;
+        for server in &self.servers {
+            let socket: UdpSocket =
+                match pinned_socket(Domain::for_address(*server), Type::DGRAM, &self.binding) {
+                    Ok(s) => s.into(),
+                    Err(e) => {
+                        last_socket_error = Some(e);
+                        continue;
+                    }
+                };
+            let sent = socket
+                .send_to(&query_a, server)
+                .and_then(|_| socket.send_to(&query_aaaa, server));
+            match sent {
+                Ok(_) => sockets.push((socket, *server)),
+                Err(e) => {
+                    last_socket_error = Some(SocketError {
+                        kind: crate::socket::classify(&e),
+                        source: e,
+                        during: "DNS query",
+                    })
+                }
+            }
+        }
+        if sockets.is_empty() {
+            return Err(last_socket_error.map_or(DnsError::NoServers, DnsError::Socket));
+        }
+
+        let mut v4: Option<Answer> = None;
+        let mut v6: Option<Answer> = None;
+        let mut server_used = None;
+        let mut stop_at = deadline;
+        let mut buf = vec![0u8; 4096];
+        while v4.is_none() || v6.is_none() {
+            if Instant::now() >= stop_at {
+                break;
+            }
+            let ready: Vec<bool> = {
+                let mut fds: Vec<PollFd<'_>> = sockets
+                    .iter()
+                    .map(|(s, _)| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                    .collect();
+                match poll(&mut fds, poll_timeout(stop_at)) {
+                    Ok(0) => break,
+                    Ok(_) => fds
+                        .iter()
+                        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                        .collect(),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(DnsError::Socket(socket_error(io::Error::from(e)))),
+                }
+            };
+            for (i, (socket, server)) in sockets.iter().enumerate() {
+                if !ready.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
+                let n = match socket.recv_from(&mut buf) {
+                    Ok((n, from)) if from == *server => n,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(DnsError::Socket(socket_error(e))),
+                };
+                let bytes = buf.get(..n).unwrap_or_default();
+                let Some((id, mut answer)) = parse_answer(bytes, host) else {
+                    continue;
+                };
+                if answer.truncated {
+                    let qtype = if id == id_a { TYPE::A } else { TYPE::AAAA };
+                    answer = self.query_tcp(*server, host, qtype, deadline)?;
+                }
+                let slot = if id == id_a {
+                    &mut v4
+                } else if id == id_aaaa {
+                    &mut v6
+                } else {
+                    continue;
+                };
+                if slot.is_none() {
+                    if !answer.addrs.is_empty() {
+                        server_used = Some(*server);
+                        stop_at = stop_at.min(Instant::now() + RESOLUTION_DELAY);
+                    }
+                    *slot = Some(answer);
+                }
+            }
+        }
+        merge(v6, v4, server_used)
+    }
+
+    fn query_tcp(
+        &self,
+        server: SocketAddr,
+        host: &str,
+        qtype: TYPE,
+        deadline: Instant,
+    ) -> Result<Answer, DnsError> {
+        let conn = connect_race(&[server], &self.binding, Duration::from_secs(1), deadline)
+            .map_err(|e| match e {
+                ConnectError::Timeout => DnsError::Timeout,
+                ConnectError::Failed(e) => DnsError::Socket(e),
+            })?;
+        let socket = conn.socket;
+        let id = random_id();
+        let query = build_query(id, host, qtype)?;
+        let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&query);
+        let mut stream = std::net::TcpStream::from(socket);
+        stream
+            .set_nonblocking(false)
+            .map_err(|e| DnsError::Socket(socket_error(e)))?;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| DnsError::Socket(socket_error(e)))?;
+        stream
+            .set_write_timeout(Some(left))
+            .map_err(|e| DnsError::Socket(socket_error(e)))?;
+        stream
+            .write_all(&framed)
+            .map_err(|e| DnsError::Socket(socket_error(e)))?;
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).map_err(timeout_or_socket)?;
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut reply).map_err(timeout_or_socket)?;
+        match parse_answer(&reply, host) {
+            Some((rid, answer)) if rid == id => Ok(answer),
+            _ => Err(DnsError::ServerFailure(1)),
+        }
+    }
+}
+
+fn timeout_or_socket(e: io::Error) -> DnsError {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        DnsError::Timeout
+    } else {
+        DnsError::Socket(socket_error(e))
+    }
+}
+
+fn socket_error(e: io::Error) -> SocketError {
+    SocketError {
+        kind: crate::socket::classify(&e),
+        source: e,
+        during: "DNS",
+    }
+}
+
+/// A random query ID (RFC 5452: IDs must not be guessable).
+fn random_id() -> u16 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish() as u16
+}
+
+fn build_query(id: u16, host: &str, qtype: TYPE) -> Result<Vec<u8>, DnsError> {
+    let mut packet = Packet::new_query(id);
+    packet.set_flags(PacketFlag::RECURSION_DESIRED);
+    let name = Name::new(host).map_err(|_| DnsError::NxDomain)?;
+    packet.questions.push(Question::new(
+        name,
+        QTYPE::TYPE(qtype),
+        QCLASS::CLASS(CLASS::IN),
+        false,
+    ));
+    packet.build_bytes_vec().map_err(|_| DnsError::NxDomain)
+}
+
+#[derive(Clone, Debug, Default)]
+struct Answer {
+    addrs: Vec<IpAddr>,
+    rcode: u8,
+    truncated: bool,
+}
+
+/// Parses a reply to a query for `host`: (id, answer). Replies for another name are ignored.
+fn parse_answer(bytes: &[u8], host: &str) -> Option<(u16, Answer)> {
+    let packet = Packet::parse(bytes).ok()?;
+    let asked = packet.questions.first()?;
+    if !asked
+        .qname
+        .to_string()
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case(host.trim_end_matches('.'))
+    {
+        return None;
+    }
+    let mut answer = Answer {
+        rcode: rcode_number(packet.rcode()),
+        truncated: packet.has_flags(PacketFlag::TRUNCATION),
+        ..Answer::default()
+    };
+    for record in &packet.answers {
+        match &record.rdata {
+            RData::A(a) => answer.addrs.push(IpAddr::V4(Ipv4Addr::from(a.address))),
+            RData::AAAA(a) => answer.addrs.push(IpAddr::V6(Ipv6Addr::from(a.address))),
+            _ => {}
+        }
+    }
+    Some((packet.id(), answer))
+}
+
+fn rcode_number(r: RCODE) -> u8 {
+    match r {
+        RCODE::NoError => 0,
+        RCODE::FormatError => 1,
+        RCODE::ServerFailure => 2,
+        RCODE::NameError => 3,
+        RCODE::NotImplemented => 4,
+        RCODE::Refused => 5,
+        _ => 2,
+    }
+}
+
+/// Interleaves IPv6 and IPv4 addresses (IPv6 first), or explains why there are none.
+fn merge(
+    v6: Option<Answer>,
+    v4: Option<Answer>,
+    server: Option<SocketAddr>,
+) -> Result<Resolved, DnsError> {
+    let six = v6.as_ref().map(|a| a.addrs.clone()).unwrap_or_default();
+    let four = v4.as_ref().map(|a| a.addrs.clone()).unwrap_or_default();
+    if six.is_empty() && four.is_empty() {
+        return Err(match (&v6, &v4) {
+            (None, None) => DnsError::Timeout,
+            _ => {
+                let codes: Vec<u8> = [&v6, &v4]
+                    .iter()
+                    .filter_map(|a| a.as_ref().map(|a| a.rcode))
+                    .collect();
+                if codes.contains(&3) {
+                    DnsError::NxDomain
+                } else if let Some(&c) = codes.iter().find(|&&c| c != 0) {
+                    DnsError::ServerFailure(c)
+                } else {
+                    DnsError::NoRecords
+                }
+            }
+        });
+    }
+    let mut addrs = Vec::with_capacity(six.len() + four.len());
+    let (mut a, mut b) = (six.into_iter(), four.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (x, y) => addrs.extend(x.into_iter().chain(y)),
+        }
+    }
+    Ok(Resolved { addrs, server })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_override_parsing() {
+        let o: Override = "API.example:443:127.0.0.1,[::1]".parse().unwrap();
+        assert_eq!(o.host, "api.example");
+        assert_eq!(o.port, 443);
+        assert_eq!(
+            o.addrs,
+            vec![
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert!("nohost".parse::<Override>().is_err());
+        assert!("h:x:1.2.3.4".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn dns_server_parsing() {
+        assert_eq!(
+            parse_dns_server("192.0.2.53").unwrap(),
+            "192.0.2.53:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("2001:db8::53").unwrap(),
+            "[2001:db8::53]:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("[2001:db8::53]:54").unwrap(),
+            "[2001:db8::53]:54".parse().unwrap()
+        );
+        assert!(parse_dns_server("dns.example").is_err());
+    }
+
+    #[test]
+    fn merge_interleaves_v6_first() {
+        let v6 = Answer {
+            addrs: vec![
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            ],
+            ..Answer::default()
+        };
+        let v4 = Answer {
+            addrs: vec!["192.0.2.1".parse().unwrap()],
+            ..Answer::default()
+        };
+        let r = merge(Some(v6), Some(v4), None).unwrap();
+        let shown: Vec<String> = r.addrs.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["2001:db8::1", "192.0.2.1", "2001:db8::2"]);
+        let nx = Answer {
+            rcode: 3,
+            ..Answer::default()
+        };
+        assert!(matches!(
+            merge(Some(nx.clone()), Some(nx), None),
+            Err(DnsError::NxDomain)
+        ));
+        assert!(matches!(merge(None, None, None), Err(DnsError::Timeout)));
+        assert!(matches!(
+            merge(Some(Answer::default()), None, None),
+            Err(DnsError::NoRecords)
+        ));
+    }
+
+    #[test]
+    fn queries_round_trip_through_the_codec() {
+        let q = build_query(7, "mno.example", TYPE::AAAA).unwrap();
+        let p = Packet::parse(&q).unwrap();
+        assert_eq!(p.id(), 7);
+        assert!(p.has_flags(PacketFlag::RECURSION_DESIRED));
+        assert_eq!(p.questions[0].qname.to_string(), "mno.example");
+    }
+}
