@@ -11,6 +11,7 @@
 //! virtual delay, so timings in assertions are the scripted connect and reply delays.
 #![allow(dead_code)]
 
+#[path = "../../../tests/src/pki.rs"]
 pub mod pki;
 
 use std::collections::{HashMap, VecDeque};

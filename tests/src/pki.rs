@@ -1,5 +1,6 @@
 //! A test PKI made at run time with rcgen: a CA and leaf certificates for any host names, plus
-//! rustls server configs for them. Nothing is stored on disk or in the tree.
+//! rustls server configs for them. Nothing is stored in the tree.
+#![allow(dead_code)]
 
 use std::sync::{Arc, OnceLock};
 
@@ -12,6 +13,7 @@ use rustls::{ServerConfig, SupportedProtocolVersion};
 
 pub struct TestPki {
     pub ca_der: Vec<u8>,
+    pub ca_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -38,6 +40,7 @@ impl TestPki {
         let ca = params.self_signed(&key).unwrap();
         TestPki {
             ca_der: ca.der().to_vec(),
+            ca_pem: ca.pem(),
             issuer: Issuer::new(params, key),
         }
     }
