@@ -1,0 +1,329 @@
+//! The network-namespace rig (DESIGN §6): a phone with Wi-Fi holding the better default route
+//! and a cellular link behind strict reverse-path filtering. Proves, as root and again as an
+//! unprivileged user with no capabilities, that the check's TCP and DNS traffic leave through
+//! `wwan0`, over IPv4 and IPv6; that a missing or dead interface is an error with nothing sent;
+//! and that a link going down mid-check is an error, never a fallback to Wi-Fi.
+//!
+//! Needs root to build namespaces; without it each test prints one skip line.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use phonecheck_rig::netns::{
+    is_root, Rig, DNS_V4, DNS_V6, SERVER_V4, SERVER_V6, WLAN_V4, WWAN_V4, WWAN_V6,
+};
+use phonecheck_rig::servers::{DnsServer, Script, ScriptedServer};
+use serde_json::Value;
+
+fn skip(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    println!("SKIP {test}: the namespace rig needs root (CI runs it as root)");
+    true
+}
+
+/// The CLI inside the phone namespace, as root or as nobody with no capabilities.
+fn phonecheck(rig: &Rig, unprivileged: bool, args: &[&str]) -> Command {
+    let bin = env!("CARGO_BIN_EXE_phonecheck");
+    let mut cmd = if unprivileged {
+        let mut c = rig.phone_command("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            bin,
+        ]);
+        c
+    } else {
+        rig.phone_command(bin)
+    };
+    cmd.args(args);
+    cmd
+}
+
+fn run(mut cmd: Command) -> (i32, Value, String) {
+    let out = cmd.output().expect("run phonecheck in the phone namespace");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        format!("{stdout}{stderr}"),
+    )
+}
+
+fn sock(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().unwrap(), port)
+}
+
+fn traffic_leaves_through_wwan0(v6: bool, unprivileged: bool) {
+    let rig = Rig::create().expect("build the rig");
+    let (server_ip, dns_ip, wwan_ip) = if v6 {
+        (SERVER_V6, DNS_V6, WWAN_V6)
+    } else {
+        (SERVER_V4, DNS_V4, WWAN_V4)
+    };
+    let server = rig
+        .in_net(|| ScriptedServer::start(sock(server_ip, 80), vec![Script::EchoPeer], None))
+        .unwrap();
+    let records = HashMap::from([(
+        "echo.test".to_string(),
+        vec![server_ip.parse::<IpAddr>().unwrap()],
+    )]);
+    let dns = rig
+        .in_net(|| DnsServer::start(sock(dns_ip, 53), records))
+        .unwrap();
+    let wlan_before = rig.settle("wlan0");
+
+    let dns_arg = sock(dns_ip, 53).to_string();
+    let args = [
+        "open",
+        "http://echo.test/",
+        "--interface",
+        "wwan0",
+        "--dns",
+        &dns_arg,
+        "--allow-http",
+        "--debug",
+        "-v",
+    ];
+    let (code, json, text) = run(phonecheck(&rig, unprivileged, &args));
+    println!("$ phonecheck {}\n{text}", args.join(" "));
+    assert_eq!(code, 0, "{text}");
+
+    let peer: SocketAddr = json["response_body"]["peer"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        peer.ip(),
+        wwan_ip.parse::<IpAddr>().unwrap(),
+        "the server saw the request come from wwan0"
+    );
+    let local: SocketAddr = json["debug"]["hops"][0]["local"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(local.ip(), peer.ip());
+    assert_eq!(
+        json["debug"]["hops"][0]["ip_family"],
+        if v6 { "IPv6" } else { "IPv4" }
+    );
+
+    let askers: Vec<IpAddr> = dns.log().iter().map(|(from, _, _)| from.ip()).collect();
+    assert!(
+        !askers.is_empty(),
+        "the name was resolved by the rig's DNS server"
+    );
+    assert!(
+        askers.iter().all(|ip| *ip == peer.ip()),
+        "every DNS query came from wwan0: {askers:?}"
+    );
+    assert!(server.seen().iter().all(|s| s.peer.ip() == peer.ip()));
+    assert_eq!(
+        rig.tx_packets("wlan0"),
+        wlan_before,
+        "nothing left through wlan0"
+    );
+}
+
+#[test]
+fn ipv4_check_and_dns_leave_through_wwan0_as_root() {
+    if skip("ipv4_check_and_dns_leave_through_wwan0_as_root") {
+        return;
+    }
+    traffic_leaves_through_wwan0(false, false);
+}
+
+#[test]
+fn ipv4_check_and_dns_leave_through_wwan0_unprivileged() {
+    if skip("ipv4_check_and_dns_leave_through_wwan0_unprivileged") {
+        return;
+    }
+    traffic_leaves_through_wwan0(false, true);
+}
+
+#[test]
+fn ipv6_check_and_dns_leave_through_wwan0_as_root() {
+    if skip("ipv6_check_and_dns_leave_through_wwan0_as_root") {
+        return;
+    }
+    traffic_leaves_through_wwan0(true, false);
+}
+
+#[test]
+fn ipv6_check_and_dns_leave_through_wwan0_unprivileged() {
+    if skip("ipv6_check_and_dns_leave_through_wwan0_unprivileged") {
+        return;
+    }
+    traffic_leaves_through_wwan0(true, true);
+}
+
+/// The rig can tell: unpinned, the same check leaves through Wi-Fi.
+#[test]
+fn control_unpinned_traffic_follows_the_wifi_default_route() {
+    if skip("control_unpinned_traffic_follows_the_wifi_default_route") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    let server = rig
+        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
+        .unwrap();
+    let url = format!("http://{SERVER_V4}/");
+    let (code, json, text) = run(phonecheck(
+        &rig,
+        false,
+        &["open", &url, "--unpinned", "--allow-http"],
+    ));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("WARNING: --unpinned"));
+    let peer: SocketAddr = json["response_body"]["peer"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(peer.ip().to_string(), WLAN_V4);
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[test]
+fn missing_interface_sends_nothing_anywhere() {
+    if skip("missing_interface_sends_nothing_anywhere") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    let server = rig
+        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
+        .unwrap();
+    let records = HashMap::from([(
+        "echo.test".to_string(),
+        vec![SERVER_V4.parse::<IpAddr>().unwrap()],
+    )]);
+    let dns = rig
+        .in_net(|| DnsServer::start(sock(DNS_V4, 53), records))
+        .unwrap();
+    let (wlan, wwan) = (rig.settle("wlan0"), rig.settle("wwan0"));
+    let dns_arg = format!("{DNS_V4}:53");
+    let (code, json, text) = run(phonecheck(
+        &rig,
+        true,
+        &[
+            "open",
+            "http://echo.test/",
+            "--interface",
+            "wwan7",
+            "--dns",
+            &dns_arg,
+            "--allow-http",
+        ],
+    ));
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(json["error"], "sdk_no_data_connectivity");
+    assert_eq!(server.connections(), 0);
+    assert!(dns.log().is_empty());
+    assert_eq!(
+        (rig.tx_packets("wlan0"), rig.tx_packets("wwan0")),
+        (wlan, wwan)
+    );
+}
+
+#[test]
+fn interface_down_before_the_check_is_no_data_connectivity() {
+    if skip("interface_down_before_the_check_is_no_data_connectivity") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    rig.set_link("wwan0", false).unwrap();
+    let url = format!("http://{SERVER_V4}/");
+    let (code, json, text) = run(phonecheck(
+        &rig,
+        false,
+        &["open", &url, "--interface", "wwan0", "--allow-http"],
+    ));
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("is down"),
+        "{text}"
+    );
+}
+
+#[test]
+fn interface_going_down_mid_check_is_an_error_not_a_fallback() {
+    if skip("interface_going_down_mid_check_is_an_error_not_a_fallback") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    let server = rig
+        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::Hang], None))
+        .unwrap();
+    let wlan = rig.settle("wlan0");
+    let url = format!("http://{SERVER_V4}/");
+    let mut cmd = phonecheck(
+        &rig,
+        false,
+        &[
+            "open",
+            &url,
+            "--interface",
+            "wwan0",
+            "--allow-http",
+            "--max-time",
+            "4",
+        ],
+    );
+    let child: Child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let waited = Instant::now();
+    while server.seen().is_empty() && waited.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.seen().len(), 1, "the first request arrived");
+    rig.set_link("wwan0", false).unwrap();
+
+    let out = child.wait_with_output().unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(out.status.code(), Some(0), "{json}");
+    assert!(json["error"].is_string(), "{json}");
+    assert_eq!(rig.tx_packets("wlan0"), wlan, "no fallback through wlan0");
+    assert!(server
+        .seen()
+        .iter()
+        .all(|s| s.peer.ip().to_string() == WWAN_V4));
+}
+
+#[test]
+fn interfaces_lists_wwan0_with_its_evidence() {
+    if skip("interfaces_lists_wwan0_with_its_evidence") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    let (code, _, text) = run(phonecheck(&rig, false, &["interfaces"]));
+    println!("$ phonecheck interfaces\n{text}");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("wwan0: name matches wwan"), "{text}");
+    assert!(
+        text.contains("addresses: 198.51.100.2, 2001:db8:2::2"),
+        "{text}"
+    );
+    assert!(text.contains("ready"));
+    assert!(
+        !text.contains("wlan0:"),
+        "Wi-Fi is not a cellular candidate: {text}"
+    );
+}
