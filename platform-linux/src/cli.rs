@@ -12,6 +12,7 @@ use phonecheck_engine::trace::HopRecord;
 use phonecheck_engine::url::DEFAULT_URL_CAPACITY;
 use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
 
+use crate::backend::Backend;
 use crate::dns::{parse_dns_server, Override, Resolver};
 use crate::driver::{exit_code, failure, run_check, CheckOptions, Report};
 use crate::iface::{discover, preflight, Candidate, SystemPaths};
@@ -44,6 +45,54 @@ enum Command {
     Interfaces(InterfacesArgs),
     /// Ask the PhoneCheck API whether this device's data session can be checked.
     Coverage(CoverageArgs),
+    /// All three steps: create a check (backend, normal route), open it (device, pinned),
+    /// submit the code (backend) and print the match. Credentials from IDLAYR_CLIENT_ID and
+    /// IDLAYR_CLIENT_SECRET.
+    Check(CheckArgs),
+    /// Run the whole flow against a local simulator: a match, then a mismatch.
+    #[cfg(feature = "simulator")]
+    Demo(DemoArgs),
+    /// Run the PhoneCheck API and operator simulator until interrupted.
+    #[cfg(feature = "simulator")]
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The phone number to check, in E.164 (+447700900001).
+    #[arg(long, value_name = "E164")]
+    phone: String,
+    /// API region.
+    #[arg(long, value_enum, default_value = "eu")]
+    region: Region,
+    /// API base URL (default https://{region}.api.idlayr.com).
+    #[arg(long, value_name = "URL")]
+    api_base: Option<String>,
+    /// Ask the API to end the device's chain at this URL.
+    #[arg(long, value_name = "URL")]
+    redirect_url: Option<String>,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[cfg(feature = "simulator")]
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Print each hop's progress line (on by default; --quiet turns it off).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[cfg(feature = "simulator")]
+#[derive(Debug, Args)]
+struct SimArgs {
+    /// Address to listen on (default 127.0.0.1, or the config file's).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::IpAddr>,
+    /// A JSON file with simulator settings (listen, ports, host names, subscribers, ttl_secs,
+    /// client_id, client_secret, ca_path).
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
 }
 
 /// Network flags shared by the commands that make requests.
@@ -153,15 +202,10 @@ pub fn main() -> i32 {
             emit(&report)
         }
         Command::Coverage(args) => {
-            let region = match args.region {
-                Region::Eu => "eu",
-                Region::In => "in",
-                Region::Us => "us",
-            };
             let base = args
                 .api_base
                 .clone()
-                .unwrap_or_else(|| format!("https://{region}.api.idlayr.com"));
+                .unwrap_or_else(|| region_base(args.region));
             let url = format!("{}/coverage/v0.1/device_ip", base.trim_end_matches('/'));
             let report = run(
                 &args.net,
@@ -173,7 +217,79 @@ pub fn main() -> i32 {
             emit(&report)
         }
         Command::Interfaces(args) => interfaces(args),
+        Command::Check(args) => check(args),
+        #[cfg(feature = "simulator")]
+        Command::Demo(args) => crate::demo::demo(!args.quiet),
+        #[cfg(feature = "simulator")]
+        Command::Sim(args) => crate::demo::sim(args.listen, args.config.as_deref()),
     }
+}
+
+fn region_base(region: Region) -> String {
+    let name = match region {
+        Region::Eu => "eu",
+        Region::In => "in",
+        Region::Us => "us",
+    };
+    format!("https://{name}.api.idlayr.com")
+}
+
+fn check(args: CheckArgs) -> i32 {
+    let (Ok(id), Ok(secret)) = (
+        std::env::var("IDLAYR_CLIENT_ID"),
+        std::env::var("IDLAYR_CLIENT_SECRET"),
+    ) else {
+        eprintln!("phonecheck check: set IDLAYR_CLIENT_ID and IDLAYR_CLIENT_SECRET");
+        return 2;
+    };
+    let base = args
+        .api_base
+        .clone()
+        .unwrap_or_else(|| region_base(args.region));
+    let ca = match read_cacert(&args.net) {
+        Ok(ca) => ca,
+        Err(report) => return emit(&report),
+    };
+    let mut backend = match Backend::new(&base, ca.as_deref()) {
+        Ok(b) => b,
+        Err(e) => return backend_failure(&e),
+    };
+    if let Err(e) = backend.authenticate(&id, &secret, "phone_check") {
+        return backend_failure(&e);
+    }
+    let net = &args.net;
+    let outcome = crate::flow::run(
+        &backend,
+        &args.phone,
+        args.redirect_url.as_deref(),
+        &mut |created| {
+            let policy = base_policy(net);
+            run(
+                net,
+                created.check_url.clone(),
+                policy,
+                None,
+                args.redirect_url.clone(),
+            )
+        },
+    );
+    match outcome {
+        Ok(flow) => {
+            println!("{}", flow.summary(&args.phone));
+            if flow.result.is_some() {
+                0
+            } else {
+                exit_code(&flow.device)
+            }
+        }
+        Err(e) => backend_failure(&e),
+    }
+}
+
+fn backend_failure(e: &crate::backend::BackendError) -> i32 {
+    let report = failure(ErrorCode::SdkError, &format!("backend: {e}"), None);
+    println!("{}", report.envelope);
+    6
 }
 
 fn base_policy(net: &NetArgs) -> Policy {
@@ -237,13 +353,14 @@ fn describe(c: &Candidate) -> String {
     format!("{} ({})", c.name, why.join(", "))
 }
 
-fn run(
+/// Builds the device step's options from the network flags (interface choice, DNS, trust).
+fn device_options(
     net: &NetArgs,
     url: String,
     policy: Policy,
     access_token: Option<String>,
     redirect_url: Option<String>,
-) -> Report {
+) -> Result<CheckOptions, Report> {
     let bearers = if net.interface.is_some() && !net.dns.is_empty() {
         Vec::new()
     } else {
@@ -256,10 +373,8 @@ fn run(
         );
         (Binding::Unpinned, None)
     } else {
-        match choose_interface(net, &bearers) {
-            Ok(name) => (Binding::Interface(name.clone()), Some(name)),
-            Err(report) => return report,
-        }
+        let name = choose_interface(net, &bearers)?;
+        (Binding::Interface(name.clone()), Some(name))
     };
     let mut servers = net.dns.clone();
     if servers.is_empty() {
@@ -271,29 +386,12 @@ fn run(
         }
     }
     let mut tls = TlsSettings::with_ring();
-    if let Some(path) = &net.cacert {
-        let pem = match std::fs::read(path) {
-            Ok(pem) => pem,
-            Err(e) => {
-                return failure(
-                    ErrorCode::SdkError,
-                    &format!("--cacert {}: {e}", path.display()),
-                    None,
-                )
-            }
-        };
-        tls = match tls.with_roots_pem(&pem) {
-            Ok(t) => t,
-            Err(e) => {
-                return failure(
-                    ErrorCode::SdkError,
-                    &format!("--cacert {}: {e}", path.display()),
-                    None,
-                )
-            }
-        };
+    if let Some(pem) = read_cacert(net)? {
+        tls = tls
+            .with_roots_pem(&pem)
+            .map_err(|e| failure(ErrorCode::SdkError, &format!("--cacert: {e}"), None))?;
     }
-    let opts = CheckOptions {
+    Ok(CheckOptions {
         url,
         policy,
         binding: binding.clone(),
@@ -305,11 +403,28 @@ fn run(
         tls,
         access_token,
         redirect_url,
-    };
+    })
+}
+
+fn read_cacert(net: &NetArgs) -> Result<Option<Vec<u8>>, Report> {
+    match &net.cacert {
+        None => Ok(None),
+        Some(path) => std::fs::read(path).map(Some).map_err(|e| {
+            failure(
+                ErrorCode::SdkError,
+                &format!("--cacert {}: {e}", path.display()),
+                None,
+            )
+        }),
+    }
+}
+
+/// Runs a device step with the debug and progress flags applied.
+fn open_with(opts: &CheckOptions, debug: bool, verbose: bool) -> Report {
     let kernel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
-    let iface_text = interface.clone().unwrap_or_else(|| "(unpinned)".into());
+    let iface_text = opts.binding.interface().unwrap_or("(unpinned)").to_string();
     let version = format!("phonecheck/{}", env!("CARGO_PKG_VERSION"));
     let info: [(&str, &str); 4] = [
         ("platform", "linux"),
@@ -317,12 +432,24 @@ fn run(
         ("interface", &iface_text),
         ("kernel", &kernel),
     ];
-    let verbose = net.verbose;
-    run_check(&opts, net.debug.then_some(&info[..]), &mut |hop| {
+    run_check(opts, debug.then_some(&info[..]), &mut |hop| {
         if verbose {
             eprintln!("{}", progress_line(hop));
         }
     })
+}
+
+fn run(
+    net: &NetArgs,
+    url: String,
+    policy: Policy,
+    access_token: Option<String>,
+    redirect_url: Option<String>,
+) -> Report {
+    match device_options(net, url, policy, access_token, redirect_url) {
+        Ok(opts) => open_with(&opts, net.debug, net.verbose),
+        Err(report) => report,
+    }
 }
 
 /// One `-v` line: status, host, reuse, TLS, timings.

@@ -30,9 +30,13 @@
 //! | [`driver`] | running a `Session` with poll and real clocks; the JSON report and exit codes |
 //! | [`cli`] | the `phonecheck` command line |
 
+pub mod backend;
 pub mod cli;
+#[cfg(feature = "simulator")]
+pub mod demo;
 pub mod dns;
 pub mod driver;
+pub mod flow;
 pub mod iface;
 pub mod mmcli;
 pub mod socket;

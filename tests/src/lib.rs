@@ -5,3 +5,4 @@
 pub mod netns;
 pub mod pki;
 pub mod servers;
+pub mod sim;

@@ -1,0 +1,220 @@
+//! `phonecheck demo` and `phonecheck sim`: the whole flow against the simulator on loopback.
+//!
+//! The demo plays both roles on one machine: the backend talks to the simulated API; the device
+//! step runs through the real driver with every socket pinned to `lo`, which stands in for the
+//! cellular interface (the simulated operator knows 127.0.0.1 as +447700900001). A check for
+//! that number matches; a check for another number does not.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use phonecheck_engine::{Policy, TlsSettings};
+use phonecheck_rig::sim::{LiveLog, LogEntry, SimConfig, Simulator};
+
+use crate::backend::Backend;
+use crate::cli::progress_line;
+use crate::dns::{Override, Resolver};
+use crate::driver::{run_check, CheckOptions};
+use crate::socket::Binding;
+
+/// Runs the demo; returns the exit status (0 when the match and the mismatch came out right).
+pub fn demo(show_hops: bool) -> i32 {
+    let started = Instant::now();
+    let sim = match Simulator::start(SimConfig::default()) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("phonecheck demo: cannot start the simulator: {e}");
+            return 6;
+        }
+    };
+    println!("phonecheck demo: the three PhoneCheck steps against a local simulator\n");
+    print_sim(&sim);
+
+    // The backend reaches the API by address: the certificate names 127.0.0.1 too.
+    let backend_base = format!("https://{}", sim.api_addr);
+    let mut backend = match Backend::new(&backend_base, Some(sim.ca_pem.as_bytes())) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("phonecheck demo: {e}");
+            return 6;
+        }
+    };
+    if let Err(e) = backend.authenticate(
+        &sim.config.client_id,
+        &sim.config.client_secret,
+        "phone_check",
+    ) {
+        eprintln!("phonecheck demo: {e}");
+        return 6;
+    }
+    let tls = match TlsSettings::with_ring().with_roots_pem(sim.ca_pem.as_bytes()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("phonecheck demo: simulator CA: {e}");
+            return 6;
+        }
+    };
+    let overrides: Vec<Override> = sim
+        .host_map()
+        .into_iter()
+        .map(|(host, port, ip)| Override {
+            host,
+            port,
+            addrs: vec![ip],
+        })
+        .collect();
+    let owner = sim
+        .config
+        .subscribers
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_default();
+    let cases = [
+        (owner.as_str(), "owns the data session", true),
+        ("+447700900002", "does not own the data session", false),
+    ];
+    let mut all_right = true;
+    for (n, (phone, why, expected)) in cases.iter().enumerate() {
+        println!("\ncheck {}: {phone} ({why})", n + 1);
+        let outcome = crate::flow::run(&backend, phone, None, &mut |created| {
+            println!("  1. create    check_id {}", created.check_id);
+            println!("               check_url {}", created.check_url);
+            println!("  2. open      over lo (pinned: it plays the cellular interface)");
+            let opts = CheckOptions {
+                url: created.check_url.clone(),
+                policy: Policy {
+                    platform: "linux",
+                    ..Policy::default()
+                },
+                binding: Binding::Interface("lo".into()),
+                resolver: Resolver {
+                    binding: Binding::Interface("lo".into()),
+                    servers: Vec::new(),
+                    overrides: overrides.clone(),
+                },
+                tls: tls.clone(),
+                access_token: None,
+                redirect_url: None,
+            };
+            run_check(&opts, None, &mut |hop| {
+                if show_hops {
+                    println!("               {}", progress_line(hop));
+                }
+            })
+        });
+        match outcome {
+            Ok(flow) => match (&flow.result, flow.code()) {
+                (Some(result), Some(code)) => {
+                    println!(
+                        "               code {}… received",
+                        code.get(..6).unwrap_or(code)
+                    );
+                    println!(
+                        "  3. complete  PATCH code → status {}, match: {}",
+                        result.status, result.matched
+                    );
+                    all_right &= result.matched == *expected;
+                }
+                _ => {
+                    println!("     device step failed: {}", flow.device.envelope);
+                    all_right = false;
+                }
+            },
+            Err(e) => {
+                println!("     backend step failed: {e}");
+                all_right = false;
+            }
+        }
+    }
+    let served: Vec<String> = sim.log().iter().map(describe).collect();
+    println!("\nsimulator log ({} requests):", served.len());
+    for line in served {
+        println!("  {line}");
+    }
+    println!(
+        "\n{} in {} ms",
+        if all_right {
+            "demo ok: match for the owner, no match for the other number"
+        } else {
+            "demo FAILED"
+        },
+        started.elapsed().as_millis()
+    );
+    if all_right {
+        0
+    } else {
+        1
+    }
+}
+
+fn print_sim(sim: &Simulator) {
+    println!(
+        "simulator  API {}  operator {} then {}",
+        sim.urls.api, sim.urls.mno, sim.urls.he
+    );
+    println!(
+        "           listening on {}, {}, {}",
+        sim.api_addr, sim.mno_addr, sim.he_addr
+    );
+    println!("           CA certificate {}", sim.ca_path.display());
+    println!(
+        "           client credentials {} / {}",
+        sim.config.client_id, sim.config.client_secret
+    );
+    for (ip, number) in &sim.config.subscribers {
+        println!("           subscriber {ip} → {number}");
+    }
+}
+
+fn describe(e: &LogEntry) -> String {
+    format!(
+        "{:<3} {:<22} {:<5} {} → {}",
+        e.server, e.peer, e.method, e.path, e.status
+    )
+}
+
+/// Runs the simulator until interrupted.
+pub fn sim(listen: Option<IpAddr>, config: Option<&Path>) -> i32 {
+    let mut cfg = match config {
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<SimConfig>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("phonecheck sim: {}: {e}", path.display());
+                return 2;
+            }
+        },
+        None => SimConfig::default(),
+    };
+    if let Some(ip) = listen {
+        cfg.listen = ip;
+    }
+    let live: LiveLog = Arc::new(|e: &LogEntry| println!("{}", describe(e)));
+    let sim = match Simulator::start_with_live_log(cfg, Some(live)) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("phonecheck sim: {e}");
+            return 6;
+        }
+    };
+    print_sim(&sim);
+    let resolve: Vec<String> = sim
+        .host_map()
+        .iter()
+        .map(|(h, p, ip)| format!("--resolve {h}:{p}:{}", SocketAddr::new(*ip, *p).ip()))
+        .collect();
+    println!(
+        "           clients on this machine: {} --cacert {}",
+        resolve.join(" "),
+        sim.ca_path.display()
+    );
+    println!("serving; Ctrl-C to stop");
+    loop {
+        std::thread::park();
+    }
+}
