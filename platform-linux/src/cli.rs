@@ -21,7 +21,9 @@ use crate::socket::Binding;
 
 const EXIT_CODES: &str = "\
 Exit status:
-  0  a final HTTP response was received (any status; see http_status)
+  0  a final HTTP response was received (any status; see http_status);
+     for `check`: the code was submitted (see match)
+  1  `check` only: the device step ended without a code (see device.response_body.error)
   2  the command line is wrong
   3  sdk_no_data_connectivity: no cellular interface, interface down, no route through it
   4  sdk_connection_error: DNS, connect, TLS, timeouts, connection closed early
@@ -276,10 +278,11 @@ fn check(args: CheckArgs) -> i32 {
     match outcome {
         Ok(flow) => {
             println!("{}", flow.summary(&args.phone));
-            if flow.result.is_some() {
-                0
-            } else {
-                exit_code(&flow.device)
+            match (&flow.result, exit_code(&flow.device)) {
+                (Some(_), _) => 0,
+                // A final response without a code (e.g. not_mobile_ip): the flow ended short.
+                (None, 0) => 1,
+                (None, device) => device,
             }
         }
         Err(e) => backend_failure(&e),

@@ -327,3 +327,125 @@ fn interfaces_lists_wwan0_with_its_evidence() {
         "Wi-Fi is not a cellular candidate: {text}"
     );
 }
+
+/// The simulator and DNS in the network namespace under names, like the real service.
+fn simulator_in_net(rig: &Rig) -> (phonecheck_rig::sim::Simulator, DnsServer) {
+    use phonecheck_rig::sim::{SimConfig, Simulator};
+    let server: IpAddr = SERVER_V4.parse().unwrap();
+    let config = SimConfig {
+        listen: server,
+        api_port: 443,
+        mno_port: 8443,
+        he_port: 80,
+        subscribers: [
+            (WWAN_V4.parse().unwrap(), OWNER.to_string()),
+            (WWAN_V6.parse().unwrap(), OWNER.to_string()),
+        ]
+        .into(),
+        ..SimConfig::default()
+    };
+    let sim = rig
+        .in_net(|| Simulator::start(config))
+        .unwrap()
+        .expect("simulator in the network namespace");
+    let records: HashMap<String, Vec<IpAddr>> = ["api.test", "mno.test", "he.mno.test"]
+        .iter()
+        .map(|h| (h.to_string(), vec![server]))
+        .collect();
+    let dns = rig
+        .in_net(|| DnsServer::start(sock(DNS_V4, 53), records))
+        .unwrap();
+    (sim, dns)
+}
+
+const OWNER: &str = "+447700900001";
+
+fn check_over(
+    rig: &Rig,
+    sim: &phonecheck_rig::sim::Simulator,
+    interface: &str,
+) -> (i32, Value, String) {
+    let ca = sim.ca_path.display().to_string();
+    let dns_arg = format!("{DNS_V4}:53");
+    let args = [
+        "check",
+        "--phone",
+        OWNER,
+        "--api-base",
+        "https://203.0.113.10",
+        "--interface",
+        interface,
+        "--dns",
+        &dns_arg,
+        "--cacert",
+        &ca,
+        "-v",
+    ];
+    let mut cmd = phonecheck(rig, false, &args);
+    cmd.env("IDLAYR_CLIENT_ID", &sim.config.client_id)
+        .env("IDLAYR_CLIENT_SECRET", &sim.config.client_secret);
+    let result = run(cmd);
+    println!("$ phonecheck {}\n{}", args.join(" "), result.2);
+    result
+}
+
+#[test]
+fn check_from_the_phone_over_wwan0_matches() {
+    if skip("check_from_the_phone_over_wwan0_matches") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    let (sim, dns) = simulator_in_net(&rig);
+    let (code, json, text) = check_over(&rig, &sim, "wwan0");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["match"], true, "{text}");
+
+    // The backend used the normal route (Wi-Fi); every device hop came from wwan0.
+    for entry in sim.log() {
+        let device_step = entry.server != "api"
+            || entry.path.ends_with("/redirect")
+            || entry.path.ends_with("/complete");
+        let expected = if device_step { WWAN_V4 } else { WLAN_V4 };
+        assert_eq!(entry.peer.ip().to_string(), expected, "{entry:?}");
+    }
+    let names: Vec<String> = dns
+        .log()
+        .iter()
+        .map(|(from, name, _)| {
+            assert_eq!(from.ip().to_string(), WWAN_V4);
+            name.clone()
+        })
+        .collect();
+    for host in ["api.test", "mno.test", "he.mno.test"] {
+        assert!(
+            names.iter().any(|n| n == host),
+            "{host} resolved through the pinned resolver: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn check_over_wlan0_is_not_a_mobile_ip() {
+    if skip("check_over_wlan0_is_not_a_mobile_ip") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    let (sim, _dns) = simulator_in_net(&rig);
+    let (code, json, text) = check_over(&rig, &sim, "wlan0");
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        json["device"]["response_body"]["error"], "not_mobile_ip",
+        "{text}"
+    );
+    assert!(json.get("match").is_none());
+    let redirect = sim
+        .log()
+        .into_iter()
+        .find(|e| e.path.ends_with("/redirect"))
+        .unwrap();
+    assert_eq!(redirect.peer.ip().to_string(), WLAN_V4);
+    assert!(
+        sim.log().iter().all(|e| e.server == "api"),
+        "the operator was never reached"
+    );
+}

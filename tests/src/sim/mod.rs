@@ -167,11 +167,10 @@ impl Simulator {
         let mno_tls =
             TlsAcceptor::from(pki.server_config(&config.mno_host, &LeafOptions::default()));
         let ca_path = config.ca_path.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!(
-                "phonecheck-sim-{}-{}.pem",
-                std::process::id(),
-                api_addr.port()
-            ))
+            // Unique per simulator: several may run in one process (tests, namespaces).
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::env::temp_dir().join(format!("phonecheck-sim-{}-{n}-ca.pem", std::process::id()))
         });
         std::fs::write(&ca_path, &pki.ca_pem)?;
 

@@ -1,0 +1,259 @@
+//! The whole three-step flow against the simulator on loopback: the backend through the real
+//! API client, the device step through the real driver pinned to `lo`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use phonecheck_engine::{Policy, TlsSettings};
+use phonecheck_linux::backend::Backend;
+use phonecheck_linux::dns::{Override, Resolver};
+use phonecheck_linux::driver::{run_check, CheckOptions, Report};
+use phonecheck_linux::flow;
+use phonecheck_linux::socket::Binding;
+use phonecheck_rig::sim::{SimConfig, Simulator, Status};
+use serde_json::Value;
+
+const OWNER: &str = "+447700900001";
+const OTHER: &str = "+447700900002";
+
+fn start(config: SimConfig) -> (Simulator, Backend) {
+    let sim = Simulator::start(config).expect("simulator");
+    let mut backend = Backend::new(
+        &format!("https://{}", sim.api_addr),
+        Some(sim.ca_pem.as_bytes()),
+    )
+    .unwrap();
+    backend
+        .authenticate(
+            &sim.config.client_id,
+            &sim.config.client_secret,
+            "phone_check",
+        )
+        .unwrap();
+    (sim, backend)
+}
+
+/// The device step: open `url` pinned to lo, trusting the simulator's CA.
+fn open(sim: &Simulator, url: &str) -> Report {
+    let overrides: Vec<Override> = sim
+        .host_map()
+        .into_iter()
+        .map(|(host, port, ip)| Override {
+            host,
+            port,
+            addrs: vec![ip],
+        })
+        .collect();
+    let lo = Binding::Interface("lo".into());
+    let opts = CheckOptions {
+        url: url.to_string(),
+        policy: Policy {
+            platform: "test",
+            ..Policy::default()
+        },
+        binding: lo.clone(),
+        resolver: Resolver {
+            binding: lo,
+            servers: Vec::new(),
+            overrides,
+        },
+        tls: TlsSettings::with_ring()
+            .with_roots_pem(sim.ca_pem.as_bytes())
+            .unwrap(),
+        access_token: None,
+        redirect_url: None,
+    };
+    run_check(&opts, None, &mut |_| {})
+}
+
+#[test]
+fn owner_matches_and_the_chain_crosses_schemes_cookies_and_relative_locations() {
+    let (sim, backend) = start(SimConfig::default());
+    let flow = flow::run(&backend, OWNER, None, &mut |c| open(&sim, &c.check_url)).unwrap();
+    let result = flow.result.as_ref().expect("the device got a code");
+    assert!(result.matched);
+    assert_eq!(result.status, "COMPLETED");
+    assert_eq!(sim.status(&flow.check.check_id), Some(Status::Completed));
+    assert_eq!(flow.device.envelope["hops"], 5);
+    let served: Vec<(&str, String)> = sim
+        .log()
+        .iter()
+        .map(|e| (e.server, e.path.clone()))
+        .collect();
+    assert!(served.iter().any(|(s, p)| *s == "he" && p == "/enrich"));
+    assert!(served.iter().any(|(s, p)| *s == "he" && p == "/result"));
+}
+
+#[test]
+fn another_number_on_the_same_data_session_does_not_match() {
+    let (sim, backend) = start(SimConfig::default());
+    let flow = flow::run(&backend, OTHER, None, &mut |c| open(&sim, &c.check_url)).unwrap();
+    let result = flow.result.unwrap();
+    assert!(!result.matched);
+    assert_eq!(result.status, "COMPLETED");
+}
+
+#[test]
+fn wrong_code_does_not_match() {
+    let (sim, backend) = start(SimConfig::default());
+    let check = backend.create_check(OWNER, None).unwrap();
+    let device = open(&sim, &check.check_url);
+    assert!(device.envelope["response_body"]["code"].is_string());
+    let result = backend
+        .submit_code(&check.check_id, "not-the-code")
+        .unwrap();
+    assert!(!result.matched);
+}
+
+#[test]
+fn patch_before_the_device_step_is_404() {
+    let (_sim, backend) = start(SimConfig::default());
+    let check = backend.create_check(OWNER, None).unwrap();
+    let err = backend
+        .submit_code(&check.check_id, "anything")
+        .unwrap_err();
+    assert!(err.to_string().contains("answered 404"), "{err}");
+}
+
+#[test]
+fn expired_check_fails_the_device_step_and_the_patch_says_expired() {
+    let (sim, backend) = start(SimConfig {
+        ttl_secs: 1,
+        ..SimConfig::default()
+    });
+    let check = backend.create_check(OWNER, None).unwrap();
+    std::thread::sleep(Duration::from_millis(1_200));
+    let device = open(&sim, &check.check_url);
+    assert_eq!(device.envelope["http_status"], 200);
+    assert_eq!(device.envelope["response_body"]["error"], "check_expired");
+    assert_eq!(sim.status(&check.check_id), Some(Status::Expired));
+    let result = backend.submit_code(&check.check_id, "x").unwrap();
+    assert_eq!((result.status.as_str(), result.matched), ("EXPIRED", false));
+}
+
+#[test]
+fn redirect_url_flow_ends_at_the_app_link_without_requesting_it() {
+    let (sim, backend) = start(SimConfig::default());
+    let app = "https://app.example/phonecheck/done";
+    let check = backend.create_check(OWNER, Some(app)).unwrap();
+    // The device stops at the redirect_url: app.example is never resolved or contacted.
+    let overrides: Vec<Override> = sim
+        .host_map()
+        .into_iter()
+        .map(|(host, port, ip)| Override {
+            host,
+            port,
+            addrs: vec![ip],
+        })
+        .collect();
+    let lo = Binding::Interface("lo".into());
+    let opts = CheckOptions {
+        url: check.check_url.clone(),
+        policy: Policy::default(),
+        binding: lo.clone(),
+        resolver: Resolver {
+            binding: lo,
+            servers: Vec::new(),
+            overrides,
+        },
+        tls: TlsSettings::with_ring()
+            .with_roots_pem(sim.ca_pem.as_bytes())
+            .unwrap(),
+        access_token: None,
+        redirect_url: Some(app.to_string()),
+    };
+    let device = run_check(&opts, None, &mut |_| {});
+    assert_eq!(device.envelope["http_status"], 302, "{}", device.envelope);
+    let body = &device.envelope["response_body"];
+    assert_eq!(body["check_id"], check.check_id.as_str());
+    let code = body["code"]
+        .as_str()
+        .expect("code from the redirect_url query");
+    assert!(backend.submit_code(&check.check_id, code).unwrap().matched);
+}
+
+#[test]
+fn check_url_opened_twice_keeps_the_first_result() {
+    let (sim, backend) = start(SimConfig::default());
+    let check = backend.create_check(OWNER, None).unwrap();
+    let first = open(&sim, &check.check_url);
+    let second = open(&sim, &check.check_url);
+    assert_eq!(
+        second.envelope["response_body"]["error"],
+        "check_already_processed"
+    );
+    let code = first.envelope["response_body"]["code"].as_str().unwrap();
+    assert!(backend.submit_code(&check.check_id, code).unwrap().matched);
+}
+
+#[test]
+fn api_validation_errors_are_problem_json() {
+    let (_sim, backend) = start(SimConfig::default());
+    let err = backend
+        .create_check("07700900001", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("400") && err.contains("E.164"), "{err}");
+    let mut wrong = Backend::new(
+        &format!("https://{}", _sim.api_addr),
+        Some(_sim.ca_pem.as_bytes()),
+    )
+    .unwrap();
+    let err = wrong
+        .authenticate("sim-client", "wrong", "phone_check")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("401"), "{err}");
+}
+
+#[test]
+fn demo_command_runs_the_whole_flow() {
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("match: true"));
+    assert!(text.contains("match: false"));
+    assert!(text.contains("demo ok"));
+}
+
+#[test]
+fn check_command_plays_backend_and_device() {
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let mut args: Vec<String> = vec![
+        "check".into(),
+        "--phone".into(),
+        OWNER.into(),
+        "--api-base".into(),
+        format!("https://{}", sim.api_addr),
+        "--interface".into(),
+        "lo".into(),
+        "--cacert".into(),
+        sim.ca_path.display().to_string(),
+    ];
+    for (host, port, ip) in sim.host_map() {
+        args.push("--resolve".into());
+        args.push(format!("{host}:{port}:{ip}"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(&args)
+        .env("IDLAYR_CLIENT_ID", &sim.config.client_id)
+        .env("IDLAYR_CLIENT_SECRET", &sim.config.client_secret)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["match"], true);
+    assert_eq!(v["status"], "COMPLETED");
+    assert_eq!(v["device"]["http_status"], 200);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(&args)
+        .env("IDLAYR_CLIENT_ID", "nobody")
+        .env("IDLAYR_CLIENT_SECRET", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+}
