@@ -1,0 +1,32 @@
+//! The response reader on arbitrary bytes: never panics, and reading the bytes in two pieces
+//! (split where the first byte says) gives exactly what reading them whole gives.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use phonecheck_engine::response::{ResponseError, ResponseReader, Step};
+
+fn read(input: &[u8], cut: usize) -> Result<(u16, Vec<u8>, bool), ResponseError> {
+    let mut reader: ResponseReader<2048, 16> = ResponseReader::default();
+    let mut body = Vec::new();
+    let (a, b) = input.split_at(cut.min(input.len()));
+    for piece in [a, b] {
+        let mut rest = piece;
+        loop {
+            let (n, step) = reader.step(rest)?;
+            rest = &rest[n..];
+            match step {
+                Step::NeedMore => break,
+                Step::Body(data) => body.extend_from_slice(data),
+                Step::Complete => return Ok((reader.status(), body, true)),
+                Step::Head | Step::Informational(_) => {}
+            }
+        }
+    }
+    reader.eof()?;
+    Ok((reader.status(), body, reader.is_complete()))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&cut, input)) = data.split_first() else { return };
+    assert_eq!(read(input, usize::from(cut)), read(input, input.len()));
+});
