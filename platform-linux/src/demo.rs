@@ -16,7 +16,7 @@ use phonecheck_rig::sim::{LiveLog, LogEntry, SimConfig, Simulator};
 use crate::backend::Backend;
 use crate::cli::progress_line;
 use crate::dns::{Override, Resolver};
-use crate::driver::{run_check, CheckOptions};
+use crate::driver::{failure, run_check, CheckOptions};
 use crate::socket::Binding;
 
 /// Runs the demo; returns the exit status (0 when the match and the mismatch came out right).
@@ -49,22 +49,6 @@ pub fn demo(show_hops: bool) -> i32 {
         eprintln!("phonecheck demo: {e}");
         return 6;
     }
-    let tls = match TlsSettings::with_ring().with_roots_pem(sim.ca_pem.as_bytes()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("phonecheck demo: simulator CA: {e}");
-            return 6;
-        }
-    };
-    let overrides: Vec<Override> = sim
-        .host_map()
-        .into_iter()
-        .map(|(host, port, ip)| Override {
-            host,
-            port,
-            addrs: vec![ip],
-        })
-        .collect();
     let owner = sim
         .config
         .subscribers
@@ -83,21 +67,9 @@ pub fn demo(show_hops: bool) -> i32 {
             println!("  1. create    check_id {}", created.check_id);
             println!("               check_url {}", created.check_url);
             println!("  2. open      over lo (pinned: it plays the cellular interface)");
-            let opts = CheckOptions {
-                url: created.check_url.clone(),
-                policy: Policy {
-                    platform: "linux",
-                    ..Policy::default()
-                },
-                binding: Binding::Interface("lo".into()),
-                resolver: Resolver {
-                    binding: Binding::Interface("lo".into()),
-                    servers: Vec::new(),
-                    overrides: overrides.clone(),
-                },
-                tls: tls.clone(),
-                access_token: None,
-                redirect_url: None,
+            let opts = match loopback_device(&sim, &created.check_url, None) {
+                Ok(opts) => opts,
+                Err(e) => return failure(e.code(), &e.to_string(), None),
             };
             run_check(&opts, None, &mut |hop| {
                 if show_hops {
@@ -148,6 +120,44 @@ pub fn demo(show_hops: bool) -> i32 {
     } else {
         1
     }
+}
+
+/// The device step against a simulator on this machine: every socket pinned to `lo`, the
+/// simulator's names resolved to where it listens, its CA the only trusted root.
+pub fn loopback_device(
+    sim: &Simulator,
+    check_url: &str,
+    redirect_url: Option<String>,
+) -> Result<CheckOptions, phonecheck_engine::Error> {
+    let tls = TlsSettings::with_ring()
+        .with_roots_pem(sim.ca_pem.as_bytes())
+        .map_err(|error| phonecheck_engine::Error::Tls { hop: 1, error })?;
+    let overrides = sim
+        .host_map()
+        .into_iter()
+        .map(|(host, port, ip)| Override {
+            host,
+            port,
+            addrs: vec![ip],
+        })
+        .collect();
+    let lo = Binding::Interface("lo".into());
+    Ok(CheckOptions {
+        url: check_url.to_string(),
+        policy: Policy {
+            platform: "linux",
+            ..Policy::default()
+        },
+        binding: lo.clone(),
+        resolver: Resolver {
+            binding: lo,
+            servers: Vec::new(),
+            overrides,
+        },
+        tls,
+        access_token: None,
+        redirect_url,
+    })
 }
 
 fn print_sim(sim: &Simulator) {

@@ -4,12 +4,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use phonecheck_engine::{Policy, TlsSettings};
 use phonecheck_linux::backend::Backend;
-use phonecheck_linux::dns::{Override, Resolver};
-use phonecheck_linux::driver::{run_check, CheckOptions, Report};
+use phonecheck_linux::demo::loopback_device;
+use phonecheck_linux::driver::{run_check, Report};
 use phonecheck_linux::flow;
-use phonecheck_linux::socket::Binding;
 use phonecheck_rig::sim::{SimConfig, Simulator, Status};
 use serde_json::Value;
 
@@ -35,35 +33,7 @@ fn start(config: SimConfig) -> (Simulator, Backend) {
 
 /// The device step: open `url` pinned to lo, trusting the simulator's CA.
 fn open(sim: &Simulator, url: &str) -> Report {
-    let overrides: Vec<Override> = sim
-        .host_map()
-        .into_iter()
-        .map(|(host, port, ip)| Override {
-            host,
-            port,
-            addrs: vec![ip],
-        })
-        .collect();
-    let lo = Binding::Interface("lo".into());
-    let opts = CheckOptions {
-        url: url.to_string(),
-        policy: Policy {
-            platform: "test",
-            ..Policy::default()
-        },
-        binding: lo.clone(),
-        resolver: Resolver {
-            binding: lo,
-            servers: Vec::new(),
-            overrides,
-        },
-        tls: TlsSettings::with_ring()
-            .with_roots_pem(sim.ca_pem.as_bytes())
-            .unwrap(),
-        access_token: None,
-        redirect_url: None,
-    };
-    run_check(&opts, None, &mut |_| {})
+    run_check(&loopback_device(sim, url, None).unwrap(), None, &mut |_| {})
 }
 
 #[test]
@@ -137,31 +107,7 @@ fn redirect_url_flow_ends_at_the_app_link_without_requesting_it() {
     let app = "https://app.example/phonecheck/done";
     let check = backend.create_check(OWNER, Some(app)).unwrap();
     // The device stops at the redirect_url: app.example is never resolved or contacted.
-    let overrides: Vec<Override> = sim
-        .host_map()
-        .into_iter()
-        .map(|(host, port, ip)| Override {
-            host,
-            port,
-            addrs: vec![ip],
-        })
-        .collect();
-    let lo = Binding::Interface("lo".into());
-    let opts = CheckOptions {
-        url: check.check_url.clone(),
-        policy: Policy::default(),
-        binding: lo.clone(),
-        resolver: Resolver {
-            binding: lo,
-            servers: Vec::new(),
-            overrides,
-        },
-        tls: TlsSettings::with_ring()
-            .with_roots_pem(sim.ca_pem.as_bytes())
-            .unwrap(),
-        access_token: None,
-        redirect_url: Some(app.to_string()),
-    };
+    let opts = loopback_device(&sim, &check.check_url, Some(app.to_string())).unwrap();
     let device = run_check(&opts, None, &mut |_| {});
     assert_eq!(device.envelope["http_status"], 302, "{}", device.envelope);
     let body = &device.envelope["response_body"];

@@ -38,6 +38,26 @@ fn phonecheck(args: &[&str]) -> Run {
     }
 }
 
+/// Opens `https://{host}:{port}/check` on `server`, resolving `host` to it and trusting the test CA.
+fn open_tls(server: &ScriptedServer, host: &str, extra: &[&str]) -> Run {
+    let port = server.addr.port();
+    let ca = ca_file();
+    let url = format!("https://{host}:{port}/check");
+    let resolve = format!("{host}:{port}:127.0.0.1");
+    let mut args = vec![
+        "open",
+        &url,
+        "--interface",
+        "lo",
+        "--resolve",
+        &resolve,
+        "--cacert",
+        ca.arg(),
+    ];
+    args.extend_from_slice(extra);
+    phonecheck(&args)
+}
+
 fn lo() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -126,21 +146,7 @@ fn tls_chain_with_generated_ca_and_resolve_override() {
         vec![redirect(302, "/done"), json(200, OK_BODY)],
         Some(tls_config),
     );
-    let port = api.addr.port();
-    let ca = ca_file();
-    let url = format!("https://api.test:{port}/check");
-    let resolve = format!("api.test:{port}:127.0.0.1");
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--resolve",
-        &resolve,
-        "--cacert",
-        ca.arg(),
-        "--debug",
-    ]);
+    let run = open_tls(&api, "api.test", &["--debug"]);
     assert_eq!(run.code, 0, "{}", run.json);
     let hops = &run.json["debug"]["hops"];
     assert_eq!(hops[0]["tls"]["version"], "TLSv1.3");
@@ -179,20 +185,7 @@ fn tls_success_and_untrusted_ca() {
         vec![json(200, OK_BODY)],
         Some(pki().server_config("api.test", &LeafOptions::default())),
     );
-    let port = server.addr.port();
-    let ca = ca_file();
-    let url = format!("https://api.test:{port}/check");
-    let resolve = format!("api.test:{port}:127.0.0.1");
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--resolve",
-        &resolve,
-        "--cacert",
-        ca.arg(),
-    ]);
+    let run = open_tls(&server, "api.test", &[]);
     assert_eq!(run.code, 0, "{}", run.json);
     assert_eq!(run.json["response_body"]["check_id"], "c1");
 
@@ -201,19 +194,7 @@ fn tls_success_and_untrusted_ca() {
         vec![json(200, OK_BODY)],
         Some(rogue_pki().server_config("api.test", &LeafOptions::default())),
     );
-    let port = rogue.addr.port();
-    let url = format!("https://api.test:{port}/check");
-    let resolve = format!("api.test:{port}:127.0.0.1");
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--resolve",
-        &resolve,
-        "--cacert",
-        ca.arg(),
-    ]);
+    let run = open_tls(&rogue, "api.test", &[]);
     assert_eq!(run.code, 4);
     assert_eq!(run.json["error"], "sdk_connection_error");
     assert!(run.json["error_description"]

@@ -80,270 +80,60 @@ impl Rig {
         run(&["ip", "netns", "add", &rig.phone])?;
         run(&["ip", "netns", "add", &rig.net])?;
         let (p, n) = (rig.phone.as_str(), rig.net.as_str());
-        let steps: Vec<Vec<&str>> = vec![
-            vec![
-                "ip", "-n", p, "link", "add", "wlan0", "type", "veth", "peer", "name", "wl",
-                "netns", n,
-            ],
-            vec![
-                "ip", "-n", p, "link", "add", "wwan0", "type", "veth", "peer", "name", "ww",
-                "netns", n,
-            ],
-            // No stray IPv6 chatter on the phone links, so TX counters only move for real traffic.
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.router_solicitations=0",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.default.router_solicitations=0",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.wlan0.router_solicitations=0",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.wwan0.router_solicitations=0",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.wlan0.mldv2_unsolicited_report_interval=1",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.wwan0.mldv2_unsolicited_report_interval=1",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.wlan0.mldv1_unsolicited_report_interval=1",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                p,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.wwan0.mldv1_unsolicited_report_interval=1",
-            ],
-            vec!["ip", "-n", p, "addr", "add", "192.0.2.2/24", "dev", "wlan0"],
-            vec![
-                "ip",
-                "-n",
-                p,
-                "addr",
-                "add",
-                "2001:db8:1::2/64",
-                "dev",
-                "wlan0",
-                "nodad",
-            ],
-            vec![
-                "ip",
-                "-n",
-                p,
-                "addr",
-                "add",
-                "198.51.100.2/24",
-                "dev",
-                "wwan0",
-            ],
-            vec![
-                "ip",
-                "-n",
-                p,
-                "addr",
-                "add",
-                "2001:db8:2::2/64",
-                "dev",
-                "wwan0",
-                "nodad",
-            ],
-            vec!["ip", "-n", p, "link", "set", "lo", "up"],
-            vec!["ip", "-n", p, "link", "set", "wlan0", "up"],
-            vec!["ip", "-n", p, "link", "set", "wwan0", "up"],
-            vec!["ip", "-n", n, "addr", "add", "192.0.2.1/24", "dev", "wl"],
-            vec![
-                "ip",
-                "-n",
-                n,
-                "addr",
-                "add",
-                "2001:db8:1::1/64",
-                "dev",
-                "wl",
-                "nodad",
-            ],
-            vec!["ip", "-n", n, "addr", "add", "198.51.100.1/24", "dev", "ww"],
-            vec![
-                "ip",
-                "-n",
-                n,
-                "addr",
-                "add",
-                "2001:db8:2::1/64",
-                "dev",
-                "ww",
-                "nodad",
-            ],
-            vec!["ip", "-n", n, "addr", "add", "203.0.113.10/32", "dev", "lo"],
-            vec!["ip", "-n", n, "addr", "add", "203.0.113.53/32", "dev", "lo"],
-            vec![
-                "ip",
-                "-n",
-                n,
-                "addr",
-                "add",
-                "2001:db8:3::10/128",
-                "dev",
-                "lo",
-            ],
-            vec![
-                "ip",
-                "-n",
-                n,
-                "addr",
-                "add",
-                "2001:db8:3::53/128",
-                "dev",
-                "lo",
-            ],
-            vec!["ip", "-n", n, "link", "set", "lo", "up"],
-            vec!["ip", "-n", n, "link", "set", "wl", "up"],
-            vec!["ip", "-n", n, "link", "set", "ww", "up"],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv4.conf.all.rp_filter=1",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv4.conf.default.rp_filter=1",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv4.conf.wl.rp_filter=1",
-            ],
-            vec![
-                "ip",
-                "netns",
-                "exec",
-                n,
-                "sysctl",
-                "-qw",
-                "net.ipv4.conf.ww.rp_filter=1",
-            ],
-            vec![
-                "ip",
-                "-n",
-                p,
-                "route",
-                "add",
-                "default",
-                "via",
-                "192.0.2.1",
-                "dev",
-                "wlan0",
-                "metric",
-                "600",
-            ],
-            vec![
-                "ip",
-                "-n",
-                p,
-                "route",
-                "add",
-                "default",
-                "via",
-                "198.51.100.1",
-                "dev",
-                "wwan0",
-                "metric",
-                "700",
-            ],
-            vec![
-                "ip",
-                "-n",
-                p,
-                "-6",
-                "route",
-                "add",
-                "default",
-                "via",
-                "2001:db8:1::1",
-                "dev",
-                "wlan0",
-                "metric",
-                "600",
-            ],
-            vec![
-                "ip",
-                "-n",
-                p,
-                "-6",
-                "route",
-                "add",
-                "default",
-                "via",
-                "2001:db8:2::1",
-                "dev",
-                "wwan0",
-                "metric",
-                "700",
-            ],
+        let phone_sysctl = |setting: &str| format!("ip netns exec {p} sysctl -qw {setting}");
+        let net_sysctl = |setting: &str| format!("ip netns exec {n} sysctl -qw {setting}");
+        let mut steps = vec![
+            format!("ip -n {p} link add wlan0 type veth peer name wl netns {n}"),
+            format!("ip -n {p} link add wwan0 type veth peer name ww netns {n}"),
         ];
+        // No stray IPv6 chatter on the phone links, so TX counters move only for real traffic:
+        // no router solicitations, and listener reports sent at once rather than over seconds.
+        for dev in ["all", "default", "wlan0", "wwan0"] {
+            steps.push(phone_sysctl(&format!(
+                "net.ipv6.conf.{dev}.router_solicitations=0"
+            )));
+        }
+        for dev in ["wlan0", "wwan0"] {
+            steps.push(phone_sysctl(&format!(
+                "net.ipv6.conf.{dev}.mldv1_unsolicited_report_interval=1"
+            )));
+            steps.push(phone_sysctl(&format!(
+                "net.ipv6.conf.{dev}.mldv2_unsolicited_report_interval=1"
+            )));
+        }
+        steps.extend([
+            format!("ip -n {p} addr add {WLAN_V4}/24 dev wlan0"),
+            format!("ip -n {p} addr add {WLAN_V6}/64 dev wlan0 nodad"),
+            format!("ip -n {p} addr add {WWAN_V4}/24 dev wwan0"),
+            format!("ip -n {p} addr add {WWAN_V6}/64 dev wwan0 nodad"),
+            format!("ip -n {p} link set lo up"),
+            format!("ip -n {p} link set wlan0 up"),
+            format!("ip -n {p} link set wwan0 up"),
+            format!("ip -n {n} addr add 192.0.2.1/24 dev wl"),
+            format!("ip -n {n} addr add 2001:db8:1::1/64 dev wl nodad"),
+            format!("ip -n {n} addr add 198.51.100.1/24 dev ww"),
+            format!("ip -n {n} addr add 2001:db8:2::1/64 dev ww nodad"),
+            format!("ip -n {n} addr add {SERVER_V4}/32 dev lo"),
+            format!("ip -n {n} addr add {DNS_V4}/32 dev lo"),
+            format!("ip -n {n} addr add {SERVER_V6}/128 dev lo"),
+            format!("ip -n {n} addr add {DNS_V6}/128 dev lo"),
+            format!("ip -n {n} link set lo up"),
+            format!("ip -n {n} link set wl up"),
+            format!("ip -n {n} link set ww up"),
+        ]);
+        // Strict reverse-path filtering: a packet from wwan0's address must arrive on ww.
+        for dev in ["all", "default", "wl", "ww"] {
+            steps.push(net_sysctl(&format!("net.ipv4.conf.{dev}.rp_filter=1")));
+        }
+        steps.extend([
+            format!("ip -n {p} route add default via 192.0.2.1 dev wlan0 metric 600"),
+            format!("ip -n {p} route add default via 198.51.100.1 dev wwan0 metric 700"),
+            format!("ip -n {p} -6 route add default via 2001:db8:1::1 dev wlan0 metric 600"),
+            format!("ip -n {p} -6 route add default via 2001:db8:2::1 dev wwan0 metric 700"),
+        ]);
         for step in steps {
-            run(&step)?;
+            let words: Vec<&str> = step.split_whitespace().collect();
+            run(&words)?;
         }
         Ok(rig)
     }
