@@ -250,6 +250,28 @@ fn pinned_dns_resolves_through_the_interface() {
 }
 
 #[test]
+fn truncated_dns_answers_are_retried_over_tcp() {
+    let server = ScriptedServer::start(lo(), vec![json(200, OK_BODY)], None);
+    let records = HashMap::from([("api.test".to_string(), vec!["127.0.0.1".parse().unwrap()])]);
+    let dns = DnsServer::start_with(lo(), records, true);
+    let url = format!("http://api.test:{}/check", server.addr.port());
+    let dns_arg = dns.addr.to_string();
+    let run = phonecheck(&[
+        "open",
+        &url,
+        "--interface",
+        "lo",
+        "--allow-http",
+        "--dns",
+        &dns_arg,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.json);
+    let kinds: Vec<String> = dns.log().into_iter().map(|(_, _, t)| t).collect();
+    assert!(kinds.contains(&"A".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"A/tcp".to_string()), "{kinds:?}");
+}
+
+#[test]
 fn no_dns_server_asks_for_dns() {
     let run = phonecheck(&[
         "open",

@@ -222,6 +222,16 @@ pub struct DnsServer {
 impl DnsServer {
     /// Serves `records` (name → addresses) on `bind`; other names get NXDOMAIN.
     pub fn start(bind: SocketAddr, records: HashMap<String, Vec<IpAddr>>) -> Self {
+        Self::start_with(bind, records, false)
+    }
+
+    /// Like `start`; with `truncate_udp`, UDP answers come back empty with the TC flag set and
+    /// the full answers are served over TCP on the same port (RFC 7766 framing).
+    pub fn start_with(
+        bind: SocketAddr,
+        records: HashMap<String, Vec<IpAddr>>,
+        truncate_udp: bool,
+    ) -> Self {
         let socket = UdpSocket::bind(bind).expect("bind DNS server");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -229,6 +239,36 @@ impl DnsServer {
         let addr = socket.local_addr().expect("local addr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let tcp = truncate_udp.then(|| {
+            let listener = TcpListener::bind(addr).expect("bind DNS server over TCP");
+            listener.set_nonblocking(true).expect("nonblocking");
+            let (log, stop, records) = (log.clone(), stop.clone(), records.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((mut stream, from)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    let _ = stream.set_nonblocking(false);
+                    let mut len = [0u8; 2];
+                    if stream.read_exact(&mut len).is_err() {
+                        continue;
+                    }
+                    let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if stream.read_exact(&mut query).is_err() {
+                        continue;
+                    }
+                    if let Some((reply, name, qtype)) = answer(&query, &records, false) {
+                        log.lock()
+                            .unwrap()
+                            .push((from, name, format!("{qtype}/tcp")));
+                        let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                        framed.extend_from_slice(&reply);
+                        let _ = stream.write_all(&framed);
+                    }
+                }
+            })
+        });
         let thread = {
             let (log, stop) = (log.clone(), stop.clone());
             std::thread::spawn(move || {
@@ -237,10 +277,13 @@ impl DnsServer {
                     let Ok((n, from)) = socket.recv_from(&mut buf) else {
                         continue;
                     };
-                    if let Some((reply, name, qtype)) = answer(&buf[..n], &records) {
+                    if let Some((reply, name, qtype)) = answer(&buf[..n], &records, truncate_udp) {
                         log.lock().unwrap().push((from, name, qtype));
                         let _ = socket.send_to(&reply, from);
                     }
+                }
+                if let Some(tcp) = tcp {
+                    let _ = tcp.join();
                 }
             })
         };
@@ -270,6 +313,7 @@ impl Drop for DnsServer {
 fn answer(
     query: &[u8],
     records: &HashMap<String, Vec<IpAddr>>,
+    truncate: bool,
 ) -> Option<(Vec<u8>, String, String)> {
     let q = Packet::parse(query).ok()?;
     let question = q.questions.first()?.clone();
@@ -287,6 +331,7 @@ fn answer(
         _ => "other",
     };
     match records.get(&name) {
+        _ if truncate => reply.set_flags(PacketFlag::TRUNCATION),
         None => *reply.rcode_mut() = RCODE::NameError,
         Some(addrs) => {
             for ip in addrs {
