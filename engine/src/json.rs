@@ -88,6 +88,24 @@ impl<'a> Scanner<'a> {
     }
 
     fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.pos;
+        self.number_syntax()?;
+        // RFC 8259 §6 lets parsers limit the range; common ones (serde_json, Kotlin, Swift) refuse
+        // numbers beyond f64, so such a document could not be embedded in the envelope.
+        let finite = self
+            .doc
+            .get(start..self.pos)
+            .and_then(|n| core::str::from_utf8(n).ok())
+            .and_then(|n| n.parse::<f64>().ok())
+            .is_some_and(f64::is_finite);
+        if finite {
+            Ok(())
+        } else {
+            Err(JsonError::Syntax { at: start })
+        }
+    }
+
+    fn number_syntax(&mut self) -> Result<(), JsonError> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
@@ -345,11 +363,15 @@ mod tests {
             "{} x",
             "\"\\u12G4\"",
             "1e",
+            // Beyond f64: serde_json and mobile JSON parsers refuse these.
+            "2e27777777777",
+            "-1e400",
         ] {
             assert!(members(bad).is_err(), "{bad:?}");
         }
         let deep = "[".repeat(40) + &"]".repeat(40);
         assert_eq!(members(&deep), Err(JsonError::TooDeep));
+        assert!(members("[1e308, 2.5e-400, -0.0]").is_ok());
         let ok = "[".repeat(30) + &"]".repeat(30);
         assert!(members(&ok).is_ok());
     }

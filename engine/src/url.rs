@@ -20,6 +20,7 @@
 //! - dot segments are removed (§5.2.4);
 //! - bytes that may not appear in a URL (controls, space, non-ASCII, `"<>\^`{|}`) are
 //!   percent-encoded, so a raw CR, LF or NUL can never reach a request line;
+//! - ASCII tab, CR and LF anywhere in a reference are dropped, as browsers do;
 //! - the fragment is dropped: it is never sent.
 //!
 //! Capacity is the const generic `N`; a URL that does not fit is [`UrlError::TooLong`], never a
@@ -163,6 +164,8 @@ impl<const N: usize> fmt::Display for Url<N> {
 impl<const N: usize> Url<N> {
     /// Parses an absolute URL (a reference that names its scheme and host).
     pub fn parse(input: &[u8]) -> Result<Self, UrlError> {
+        let mut clean: Vec<u8, N> = Vec::new();
+        let input = without_tab_or_newline(input, &mut clean)?;
         let reference = Reference::split(input);
         let scheme_name = reference.scheme.ok_or(UrlError::MissingScheme)?;
         let scheme = Scheme::from_name(scheme_name).ok_or(UrlError::UnsupportedScheme)?;
@@ -176,6 +179,8 @@ impl<const N: usize> Url<N> {
     /// resolved as a relative reference, the "backward compatible" reading §5.2.2 allows and
     /// browsers use.
     pub fn join(&self, reference: &[u8]) -> Result<Self, UrlError> {
+        let mut clean: Vec<u8, N> = Vec::new();
+        let reference = without_tab_or_newline(reference, &mut clean)?;
         let mut r = Reference::split(reference);
         if let Some(name) = r.scheme {
             let scheme = Scheme::from_name(name).ok_or(UrlError::UnsupportedScheme)?;
@@ -323,6 +328,25 @@ impl<'a> Reference<'a> {
             query,
         }
     }
+}
+
+/// Browsers drop every ASCII tab, CR and LF from a URL before parsing it (WHATWG URL,
+/// "remove all ASCII tab or newline"); operators' pages are tested in browsers, so do the same.
+/// Returns `input` itself when there is nothing to drop.
+fn without_tab_or_newline<'a, const N: usize>(
+    input: &'a [u8],
+    buf: &'a mut Vec<u8, N>,
+) -> Result<&'a [u8], UrlError> {
+    if !input.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\n')) {
+        return Ok(input);
+    }
+    for &b in input
+        .iter()
+        .filter(|&&b| !matches!(b, b'\t' | b'\r' | b'\n'))
+    {
+        buf.push(b).map_err(|_| UrlError::TooLong { capacity: N })?;
+    }
+    Ok(buf.as_slice())
 }
 
 fn trim_c0_and_space(mut s: &[u8]) -> &[u8] {
@@ -728,11 +752,14 @@ mod tests {
 
     #[test]
     fn unsafe_bytes_are_percent_encoded() {
-        let u = parse("http://h/a b/\"q\"?x=a b&y=\r\n\0é").unwrap();
-        assert_eq!(
-            u.as_str(),
-            "http://h/a%20b/%22q%22?x=a%20b&y=%0D%0A%00%C3%A9"
-        );
+        let u = parse("http://h/a b/\"q\"?x=a b&y=\0\x7fé").unwrap();
+        assert_eq!(u.as_str(), "http://h/a%20b/%22q%22?x=a%20b&y=%00%7F%C3%A9");
+    }
+
+    #[test]
+    fn tabs_and_newlines_are_dropped_as_browsers_do() {
+        let u = parse("ht\rtp://h/a\n\tb?c=\r\nd").unwrap();
+        assert_eq!(u.as_str(), "http://h/ab?c=d");
         let already = parse("http://h/a%20b?x=%41").unwrap();
         assert_eq!(already.as_str(), "http://h/a%20b?x=%41");
     }
