@@ -68,11 +68,20 @@ impl<'a> Scanner<'a> {
                         }
                         Some(b'u') => {
                             self.pos += 1;
-                            for _ in 0..4 {
-                                if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
-                                    return self.err();
+                            // Surrogates must pair up: strict parsers (serde_json, Swift)
+                            // refuse a lone one, and the envelope embeds this text as it is.
+                            match self.hex4()? {
+                                0xD800..=0xDBFF => {
+                                    if self.doc.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                                        return self.err();
+                                    }
+                                    self.pos += 2;
+                                    if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
+                                        return self.err();
+                                    }
                                 }
-                                self.pos += 1;
+                                0xDC00..=0xDFFF => return self.err(),
+                                _ => {}
                             }
                         }
                         _ => return self.err(),
@@ -85,6 +94,20 @@ impl<'a> Scanner<'a> {
         let raw = self.doc.get(start..self.pos).unwrap_or_default();
         self.pos += 1;
         core::str::from_utf8(raw).map_err(|_| JsonError::Syntax { at: start })
+    }
+
+    /// Four hex digits of a `\u` escape.
+    fn hex4(&mut self) -> Result<u16, JsonError> {
+        let mut v = 0u16;
+        for _ in 0..4 {
+            let digit = self
+                .peek()
+                .and_then(|c| char::from(c).to_digit(16))
+                .ok_or(JsonError::Syntax { at: self.pos })?;
+            v = v << 4 | digit as u16;
+            self.pos += 1;
+        }
+        Ok(v)
     }
 
     fn number(&mut self) -> Result<(), JsonError> {
@@ -363,6 +386,10 @@ mod tests {
             "{} x",
             "\"\\u12G4\"",
             "1e",
+            // Lone surrogates.
+            "\"\\ud800\"",
+            "\"\\udc00x\"",
+            "\"\\ud800\\u0041\"",
             // Beyond f64: serde_json and mobile JSON parsers refuse these.
             "2e27777777777",
             "-1e400",
@@ -372,6 +399,7 @@ mod tests {
         let deep = "[".repeat(40) + &"]".repeat(40);
         assert_eq!(members(&deep), Err(JsonError::TooDeep));
         assert!(members("[1e308, 2.5e-400, -0.0]").is_ok());
+        assert!(members(r#"["\ud83d\ude00", "\u00e9"]"#).is_ok());
         let ok = "[".repeat(30) + &"]".repeat(30);
         assert!(members(&ok).is_ok());
     }
