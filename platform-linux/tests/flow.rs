@@ -203,3 +203,39 @@ fn check_command_plays_backend_and_device() {
         .unwrap();
     assert_eq!(out.status.code(), Some(6));
 }
+
+#[test]
+fn sim_command_prints_its_urls_ca_and_subscribers_then_serves() {
+    use std::io::{BufRead, BufReader};
+    let config = std::env::temp_dir().join(format!("pc-sim-config-{}.json", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"{"subscribers": {"127.0.0.1": "+447700900009"}, "ttl_secs": 30}"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(["sim", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.starts_with("serving") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&config);
+    assert!(text.contains("API https://api.test:"), "{text}");
+    assert!(text.contains("CA certificate /"), "{text}");
+    assert!(
+        text.contains("subscriber 127.0.0.1 → +447700900009"),
+        "{text}"
+    );
+    assert!(text.contains("--resolve api.test:"), "{text}");
+}

@@ -449,3 +449,25 @@ fn check_over_wlan0_is_not_a_mobile_ip() {
         "the operator was never reached"
     );
 }
+
+#[test]
+fn without_interface_the_single_cellular_candidate_is_used() {
+    if skip("without_interface_the_single_cellular_candidate_is_used") {
+        return;
+    }
+    let rig = Rig::create().unwrap();
+    let server = rig
+        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
+        .unwrap();
+    let url = format!("http://{SERVER_V4}/");
+    let (code, json, text) = run(phonecheck(&rig, true, &["open", &url, "--allow-http"]));
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["interface"], "wwan0");
+    let peer: SocketAddr = json["response_body"]["peer"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(peer.ip().to_string(), WWAN_V4);
+    assert_eq!(server.seen().len(), 1);
+}
