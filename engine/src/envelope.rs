@@ -13,11 +13,11 @@
 
 use core::fmt::{self, Write as _};
 
+use crate::completion::{Completion, Field, ResponseBody};
 use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::json::{write_escaped, Escaping};
 use crate::session::Session;
-use crate::session::{Completion, Field, ResponseBody};
 use crate::trace::{write_url, HopRecord, Trace};
 
 /// How much of a non-JSON final body `debug.final_body_preview` shows.

@@ -24,7 +24,8 @@
 //! | [`request`] | writing one hop's request into a caller buffer |
 //! | [`response`], [`chunked`] | reading a response incrementally, RFC 9112 body framing |
 //! | [`cookie`] | the bounded RFC 6265 cookie jar |
-//! | [`session`] | the redirect state machine: inputs, outputs, deadlines, result |
+//! | [`session`] | the redirect state machine: inputs, outputs, deadlines |
+//! | [`completion`] | what a finished check says: status, PhoneCheck fields of the final body |
 //! | [`json`] | validating the final JSON body and reading its PhoneCheck fields |
 //! | [`trace`] | the per-hop record, with secrets redacted when shown |
 //! | [`envelope`] | the SDK-compatible JSON result |
@@ -40,7 +41,7 @@
 //!
 //! ```
 //! use phonecheck_engine::{Input, Instant, Output, Policy, Session};
-//! use phonecheck_engine::session::Field;
+//! use phonecheck_engine::completion::Field;
 //!
 //! let policy = Policy { platform: "doc", allow_http_start: true, ..Policy::default() };
 //! let mut s: Session = Session::new(b"http://api.example/check/1/redirect", policy,
@@ -89,6 +90,7 @@
 )]
 
 pub mod chunked;
+pub mod completion;
 pub mod cookie;
 mod cursor;
 pub mod envelope;
@@ -104,9 +106,10 @@ pub mod tls;
 pub mod trace;
 pub mod url;
 
+pub use completion::{Completion, Field, FieldValue, ResponseBody};
 pub use error::{Error, ErrorCode, TlsError, TransportError};
 pub use policy::{Limits, Policy, Timeouts};
-pub use session::{Completion, ConnectionInfo, Input, Output, ResponseBody, Session};
+pub use session::{ConnectionInfo, Input, Output, Session};
 pub use time::{Instant, WallClock};
 #[cfg(feature = "tls")]
 pub use tls::TlsSettings;

@@ -1,15 +1,15 @@
 //! The redirect session: one storable state machine that walks a check's redirect chain.
 //!
 //! ```text
-//!            ┌────────────────────── redirect, other origin or no keep-alive: Close ─┐
-//!            ▼                                                                       │
-//!   ──► Connecting ──Connected──► [Handshaking] ──► Ready ──Transmit──► Awaiting ──head──┬─ 3xx ──┤
-//!        (Connect)                  (https only)      ▲                 (response head │        │
-//!                                   │                  deadline)       │   same origin and
-//!                                   └──── body complete ── Draining ◄──┘   keep-alive: drain
-//!                                                                      │
-//!                                      final status / redirect_url ──► Reading ──► Finished
-//!                                                                      (idle deadline)  (Close, Done)
+//!     ┌──────────── the next hop needs another connection: Close, then Connect ◄──────────┐
+//!     ▼                                                                                    │
+//!  Connecting ──Connected──► Handshaking ──► Ready ──Transmit──► Awaiting ──head: 3xx──────┤
+//!  (DNS + connect  (https only;    ▲          │                  (head deadline)            │
+//!   deadline)       TLS deadline)  │          │                                    same origin and
+//!                                  └── body read ── Draining ◄── keep-alive on both sides ──┘
+//!
+//!  Awaiting ──head: final status, or a Location under redirect_url──► Reading ──► Finished
+//!                                                          (idle deadline)      (Close, then Done)
 //! ```
 //!
 //! The caller (a driver) owns the socket, the clock and the buffers. It feeds [`Input`]s, each
@@ -26,15 +26,15 @@ use core::time::Duration;
 
 use heapless::{String, Vec};
 
+use crate::completion::{is_json_type, BodyKind, Completion};
 use crate::cookie::{parse_cookie_date, CookieJar, Stored, DEFAULT_COOKIE_SLOTS};
 use crate::error::{Error, TlsError, TransportError};
-use crate::json;
 use crate::policy::Policy;
 use crate::request::{write_request, ConnectionMode, Request};
 use crate::response::{Part, ResponseError, ResponseReader, Step, DEFAULT_HEAD_CAPACITY};
 use crate::time::{millis_u32, Instant, WallClock};
 use crate::trace::{HopRecord, Trace};
-use crate::url::{percent_decode, query_pairs, Scheme, Url, UrlError, DEFAULT_URL_CAPACITY};
+use crate::url::{Scheme, Url, UrlError, DEFAULT_URL_CAPACITY};
 
 /// Default capacity for the final response body.
 pub const DEFAULT_BODY_CAPACITY: usize = 16 * 1024;
@@ -113,19 +113,6 @@ enum State {
     Draining,
     Reading,
     Finished,
-}
-
-/// What kind of final body the session holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BodyKind {
-    /// Not (yet) known: no final response.
-    None,
-    /// Declared JSON, captured whole.
-    Json,
-    /// The query string of a `redirect_url` Location.
-    RedirectQuery,
-    /// Any other body: a bounded prefix.
-    Other,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -946,160 +933,12 @@ impl<
     }
 
     fn completion(&self) -> Completion<'_> {
-        let body = match self.body_kind {
-            BodyKind::Json => match json::scan(&self.body, |_, _| {}) {
-                Ok(true) => core::str::from_utf8(&self.body).map_or(
-                    ResponseBody::Other {
-                        raw: &self.body,
-                        truncated: false,
-                    },
-                    ResponseBody::Json,
-                ),
-                _ => ResponseBody::Other {
-                    raw: &self.body,
-                    truncated: false,
-                },
-            },
-            BodyKind::RedirectQuery => {
-                ResponseBody::RedirectQuery(core::str::from_utf8(&self.body).unwrap_or(""))
-            }
-            BodyKind::Other if self.body.is_empty() => ResponseBody::Empty,
-            BodyKind::Other => ResponseBody::Other {
-                raw: &self.body,
-                truncated: self.body_truncated,
-            },
-            BodyKind::None => ResponseBody::Empty,
-        };
-        Completion {
-            http_status: self.final_status,
-            hops: self.hop,
-            body,
-        }
-    }
-}
-
-fn is_json_type(value: &[u8]) -> bool {
-    let media = value
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    [
-        &b"application/json"[..],
-        b"application/hal+json",
-        b"application/problem+json",
-    ]
-    .iter()
-    .any(|t| media.eq_ignore_ascii_case(t))
-}
-
-/// A finished check: the final status and what the final response carried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Completion<'s> {
-    /// The final response's status (for a `redirect_url` stop, that redirect's status).
-    pub http_status: u16,
-    /// Requests made.
-    pub hops: u8,
-    /// The final body, as far as the engine understood it.
-    pub body: ResponseBody<'s>,
-}
-
-/// The final body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResponseBody<'s> {
-    /// A JSON object (validated), verbatim.
-    Json(&'s str),
-    /// The query string of the `redirect_url` Location (still percent-encoded).
-    RedirectQuery(&'s str),
-    /// A body that is not JSON: its first bytes, and whether more was dropped.
-    Other {
-        /// The kept bytes.
-        raw: &'s [u8],
-        /// Whether the body was longer than what was kept.
-        truncated: bool,
-    },
-    /// No body.
-    Empty,
-}
-
-/// The PhoneCheck fields a final response may carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Field {
-    /// `check_id`
-    CheckId,
-    /// `code`: the one-time code.
-    Code,
-    /// `reference_id`
-    ReferenceId,
-    /// `error`
-    Error,
-    /// `error_description`
-    ErrorDescription,
-}
-
-impl Field {
-    /// All fields, in envelope order.
-    pub const ALL: [Field; 5] = [
-        Field::CheckId,
-        Field::Code,
-        Field::ReferenceId,
-        Field::Error,
-        Field::ErrorDescription,
-    ];
-
-    /// The JSON / query key.
-    pub const fn key(self) -> &'static str {
-        match self {
-            Field::CheckId => "check_id",
-            Field::Code => "code",
-            Field::ReferenceId => "reference_id",
-            Field::Error => "error",
-            Field::ErrorDescription => "error_description",
-        }
-    }
-}
-
-/// A field's value as found: decode it with `Display`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FieldValue<'s> {
-    /// The raw contents of a JSON string (escapes intact).
-    Json(&'s str),
-    /// A percent-encoded query value.
-    Query(&'s str),
-}
-
-impl fmt::Display for FieldValue<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FieldValue::Json(raw) => json::write_unescaped(raw, f),
-            FieldValue::Query(raw) => percent_decode(raw, f),
-        }
-    }
-}
-
-impl<'s> Completion<'s> {
-    /// A PhoneCheck field from the JSON body or the `redirect_url` query.
-    pub fn field(&self, field: Field) -> Option<FieldValue<'s>> {
-        let key = field.key();
-        match self.body {
-            ResponseBody::Json(doc) => {
-                let mut found = None;
-                let _ = json::scan(doc.as_bytes(), |k, v| {
-                    if found.is_none() && k == key {
-                        found = Some(FieldValue::Json(v));
-                    }
-                });
-                found
-            }
-            ResponseBody::RedirectQuery(query) => query_pairs(query)
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| FieldValue::Query(v)),
-            ResponseBody::Other { .. } | ResponseBody::Empty => None,
-        }
-    }
-
-    /// Whether the check produced a code: `check_id` and `code` are both present.
-    pub fn has_code(&self) -> bool {
-        self.field(Field::CheckId).is_some() && self.field(Field::Code).is_some()
+        Completion::interpret(
+            self.final_status,
+            self.hop,
+            self.body_kind,
+            &self.body,
+            self.body_truncated,
+        )
     }
 }

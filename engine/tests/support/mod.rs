@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use phonecheck_engine::session::Field;
+use phonecheck_engine::completion::Field;
 use phonecheck_engine::{
     ConnectionInfo, Error, Input, Instant, Output, Policy, ResponseBody, Scheme, Session,
     TlsSettings, TransportError, WallClock,

@@ -1,0 +1,187 @@
+//! What a finished check says: the final status and the PhoneCheck fields of its body
+//! (DESIGN §3.4).
+//!
+//! ```text
+//!  final 2xx/4xx/... with JSON Content-Type ──validate──► ResponseBody::Json ──field()──► check_id, code, …
+//!  Location under redirect_url              ───────────► ResponseBody::RedirectQuery ─► same fields, from the query
+//!  anything else                            ───────────► ResponseBody::Other (bounded raw copy, for the trace)
+//! ```
+//!
+//! Fields are found on demand in the stored body, so nothing is copied; their `Display` decodes
+//! JSON escapes or percent-encoding.
+
+use core::fmt;
+
+use crate::json;
+use crate::url::{percent_decode, query_pairs};
+
+/// What kind of final body the session holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// Not (yet) known: no final response.
+    None,
+    /// Declared JSON, captured whole.
+    Json,
+    /// The query string of a `redirect_url` Location.
+    RedirectQuery,
+    /// Any other body: a bounded prefix.
+    Other,
+}
+
+/// Whether a `Content-Type` is one the result is read from (DESIGN §3.4).
+pub(crate) fn is_json_type(value: &[u8]) -> bool {
+    let media = value
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    [
+        &b"application/json"[..],
+        b"application/hal+json",
+        b"application/problem+json",
+    ]
+    .iter()
+    .any(|t| media.eq_ignore_ascii_case(t))
+}
+
+/// A finished check: the final status and what the final response carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completion<'s> {
+    /// The final response's status (for a `redirect_url` stop, that redirect's status).
+    pub http_status: u16,
+    /// Requests made.
+    pub hops: u8,
+    /// The final body, as far as the engine understood it.
+    pub body: ResponseBody<'s>,
+}
+
+/// The final body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseBody<'s> {
+    /// A JSON object (validated), verbatim.
+    Json(&'s str),
+    /// The query string of the `redirect_url` Location (still percent-encoded).
+    RedirectQuery(&'s str),
+    /// A body that is not JSON: its first bytes, and whether more was dropped.
+    Other {
+        /// The kept bytes.
+        raw: &'s [u8],
+        /// Whether the body was longer than what was kept.
+        truncated: bool,
+    },
+    /// No body.
+    Empty,
+}
+
+/// The PhoneCheck fields a final response may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `check_id`
+    CheckId,
+    /// `code`: the one-time code.
+    Code,
+    /// `reference_id`
+    ReferenceId,
+    /// `error`
+    Error,
+    /// `error_description`
+    ErrorDescription,
+}
+
+impl Field {
+    /// All fields, in envelope order.
+    pub const ALL: [Field; 5] = [
+        Field::CheckId,
+        Field::Code,
+        Field::ReferenceId,
+        Field::Error,
+        Field::ErrorDescription,
+    ];
+
+    /// The JSON / query key.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Field::CheckId => "check_id",
+            Field::Code => "code",
+            Field::ReferenceId => "reference_id",
+            Field::Error => "error",
+            Field::ErrorDescription => "error_description",
+        }
+    }
+}
+
+/// A field's value as found: decode it with `Display`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValue<'s> {
+    /// The raw contents of a JSON string (escapes intact).
+    Json(&'s str),
+    /// A percent-encoded query value.
+    Query(&'s str),
+}
+
+impl fmt::Display for FieldValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Json(raw) => json::write_unescaped(raw, f),
+            FieldValue::Query(raw) => percent_decode(raw, f),
+        }
+    }
+}
+
+impl<'s> Completion<'s> {
+    /// Reads the final body the way DESIGN §3.4 says: a declared JSON body that validates is
+    /// JSON; a `redirect_url` stop keeps its query; anything else is kept as raw bytes.
+    pub(crate) fn interpret(
+        http_status: u16,
+        hops: u8,
+        kind: BodyKind,
+        body: &'s [u8],
+        truncated: bool,
+    ) -> Self {
+        let raw = ResponseBody::Other {
+            raw: body,
+            truncated,
+        };
+        let body = match kind {
+            BodyKind::Json => match (json::scan(body, |_, _| {}), core::str::from_utf8(body)) {
+                (Ok(true), Ok(text)) => ResponseBody::Json(text),
+                _ => raw,
+            },
+            BodyKind::RedirectQuery => {
+                ResponseBody::RedirectQuery(core::str::from_utf8(body).unwrap_or(""))
+            }
+            BodyKind::Other if body.is_empty() => ResponseBody::Empty,
+            BodyKind::Other => raw,
+            BodyKind::None => ResponseBody::Empty,
+        };
+        Completion {
+            http_status,
+            hops,
+            body,
+        }
+    }
+    /// A PhoneCheck field from the JSON body or the `redirect_url` query.
+    pub fn field(&self, field: Field) -> Option<FieldValue<'s>> {
+        let key = field.key();
+        match self.body {
+            ResponseBody::Json(doc) => {
+                let mut found = None;
+                let _ = json::scan(doc.as_bytes(), |k, v| {
+                    if found.is_none() && k == key {
+                        found = Some(FieldValue::Json(v));
+                    }
+                });
+                found
+            }
+            ResponseBody::RedirectQuery(query) => query_pairs(query)
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| FieldValue::Query(v)),
+            ResponseBody::Other { .. } | ResponseBody::Empty => None,
+        }
+    }
+
+    /// Whether the check produced a code: `check_id` and `code` are both present.
+    pub fn has_code(&self) -> bool {
+        self.field(Field::CheckId).is_some() && self.field(Field::Code).is_some()
+    }
+}
