@@ -36,7 +36,7 @@
 //!
 //! After every input, drain outputs until `Wait` or `Done`. This walks a two-hop chain byte for
 //! byte (the check URL redirects to the operator, which answers with the code). It is plain http
-//! so the bytes can be read; https hops need the `tls` feature and [`Session::with_tls`], and
+//! so the bytes can be read; https hops need the `tls` feature and `Session::with_tls`, and
 //! without them fail closed with [`TlsError::NotConfigured`].
 //!
 //! ```
