@@ -621,8 +621,7 @@ impl<
                 }
                 Err(error) => return Err(Error::Response { hop, error }),
             };
-            let (used, rest) = input.split_at(n.min(input.len()));
-            *input = rest;
+            *input = input.get(n..).unwrap_or_default();
             match step {
                 Step::NeedMore => return Ok(()),
                 Step::Informational(_) => {}
@@ -632,8 +631,8 @@ impl<
                         return Ok(());
                     }
                 }
-                Step::Body(_) => {
-                    self.on_body(used)?;
+                Step::Body(data) => {
+                    self.on_body(data)?;
                     if self.state == State::Connecting {
                         return Ok(());
                     }

@@ -72,6 +72,35 @@ fn chain(hops: &[HopSpec]) -> Scenario {
     s.respond(&host, 443, &json(200, OK_BODY))
 }
 
+/// The same chain whose final JSON body arrives chunked, in pieces of `piece` bytes.
+fn chain_with_chunked_final(hops: &[HopSpec], piece: usize) -> Scenario {
+    let mut s = chain(hops);
+    let host = hops
+        .iter()
+        .enumerate()
+        .fold("h0.example".to_string(), |h, (i, spec)| {
+            if spec.other_origin {
+                format!("h{}.example", i + 1)
+            } else {
+                h
+            }
+        });
+    let mut text = String::from(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for part in OK_BODY.as_bytes().chunks(piece.max(1)) {
+        text += &format!(
+            "{:x}\r\n{}\r\n",
+            part.len(),
+            std::str::from_utf8(part).unwrap()
+        );
+    }
+    text += "0\r\n\r\n";
+    // Replace the final content-length answer with the chunked one.
+    s = s.replace_last_reply(&host, 443, &text);
+    s
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -83,6 +112,18 @@ proptest! {
         let whole = chain(&hops).run();
         prop_assert_eq!(whole.result, Ok((200, hops.len() as u8 + 1)));
         let split = chain(&hops).split_at(&cuts).run();
+        prop_assert_eq!(split, whole);
+    }
+
+    #[test]
+    fn split_invariance_with_a_chunked_final_body(
+        hops in proptest::collection::vec(hop_spec(), 0..4),
+        piece in 1usize..12,
+        cuts in proptest::collection::vec(1usize..300, 0..12),
+    ) {
+        let whole = chain_with_chunked_final(&hops, piece).run();
+        prop_assert_eq!(&whole.body, OK_BODY);
+        let split = chain_with_chunked_final(&hops, piece).split_at(&cuts).run();
         prop_assert_eq!(split, whole);
     }
 

@@ -661,6 +661,26 @@ fn json_code_is_a_success_with_fields() {
 }
 
 #[test]
+fn chunked_final_body_is_de_framed_before_it_is_read() {
+    let text = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5;ext=1\r\n{}\r\n{:x}\r\n{}\r\n0\r\nTrailer: x\r\n\r\n",
+        &OK_BODY[..5],
+        OK_BODY.len() - 5,
+        &OK_BODY[5..]
+    );
+    for cuts in [vec![], vec![70, 90, 100, 101, 102]] {
+        let done = api()
+            .respond("api.example", 443, &text)
+            .split_at(&cuts)
+            .run();
+        assert_eq!(done.result, Ok((200, 1)));
+        assert_eq!(done.body, OK_BODY, "cuts {cuts:?}");
+        assert_eq!(done.field("code"), Some("4711"));
+    }
+}
+
+#[test]
 fn json_error_body_is_a_check_level_failure() {
     let body = r#"{"check_id":"c1","error":"mno_redirect_unsupported","error_description":"Operator \"X\" unsupported"}"#;
     let text = format!(

@@ -202,6 +202,14 @@ impl Scenario {
         self
     }
 
+    /// Replaces the last reply queued for `host:port` with this response text.
+    pub fn replace_last_reply(mut self, host: &str, port: u16, text: &str) -> Self {
+        let queue = self.servers.entry((host.to_string(), port)).or_default();
+        queue.pop_back();
+        queue.push_back(Reply::Bytes(text.as_bytes().to_vec()));
+        self
+    }
+
     /// Queues raw response text (kept alive).
     pub fn respond(self, host: &str, port: u16, text: &str) -> Self {
         self.reply(host, port, Reply::Bytes(text.as_bytes().to_vec()))
