@@ -121,7 +121,9 @@ pub fn run_check(
         let input = match output {
             Output::Connect { host, port, .. } => {
                 let host = host.to_string();
-                driver.connect(&host, port)
+                // DNS and connect block; they may not outlive the session's own deadline.
+                let limit = session.poll_timeout().map(|t| clock.to_std(t));
+                driver.connect(&host, port, limit)
             }
             Output::Transmit { len } => {
                 driver.transmit(out.get(..len).unwrap_or_default(), session.poll_timeout())
@@ -176,7 +178,7 @@ impl Driver<'_> {
         Step::Failed(kind)
     }
 
-    fn connect(&mut self, host: &str, port: u16) -> Step {
+    fn connect(&mut self, host: &str, port: u16, limit: Option<StdInstant>) -> Step {
         self.conn = None;
         if let Binding::Interface(name) = &self.opts.binding {
             if let Some(problem) = interface_problem(name) {
@@ -185,10 +187,11 @@ impl Driver<'_> {
         }
         let timeouts = self.opts.policy.timeouts;
         let dns_started = StdInstant::now();
+        let cap = |t: StdInstant| limit.map_or(t, |l| t.min(l));
         let resolved = match self
             .opts
             .resolver
-            .resolve(host, port, dns_started + timeouts.dns)
+            .resolve(host, port, cap(dns_started + timeouts.dns))
         {
             Ok(r) => r,
             Err(e) => {
@@ -211,7 +214,7 @@ impl Driver<'_> {
             &addrs,
             &self.opts.binding,
             CONNECTION_STAGGER,
-            connect_started + timeouts.connect,
+            cap(connect_started + timeouts.connect),
         ) {
             Ok(c) => {
                 let info = ConnectionInfo {
