@@ -31,9 +31,9 @@ Exit status:
   6  sdk_error: malformed response, limits exceeded, internal errors
   7  invalid_scheme: the check URL is not https (see --allow-http)";
 
-/// phonecheck: open a PhoneCheck check_url over the mobile data interface.
+/// phonecheck: PhoneCheck over the mobile data interface (device step pinned with SO_BINDTODEVICE).
 #[derive(Debug, Parser)]
-#[command(name = "phonecheck", version, about, after_help = EXIT_CODES)]
+#[command(name = "phonecheck", version, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
