@@ -25,9 +25,40 @@ fn skip(test: &str) -> bool {
     true
 }
 
+/// A copy of the binary that nobody can run: the build tree may sit under a directory other
+/// users cannot enter.
+fn binary_for_nobody() -> &'static str {
+    use std::os::unix::fs::PermissionsExt;
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        // Earlier runs' copies are no longer needed.
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with("phonecheck-rig-bin-")
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("phonecheck-rig-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join("phonecheck");
+        std::fs::copy(env!("CARGO_BIN_EXE_phonecheck"), &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    })
+}
+
 /// The CLI inside the phone namespace, as root or as nobody with no capabilities.
 fn phonecheck(rig: &Rig, unprivileged: bool, args: &[&str]) -> Command {
-    let bin = env!("CARGO_BIN_EXE_phonecheck");
+    let bin = if unprivileged {
+        binary_for_nobody()
+    } else {
+        env!("CARGO_BIN_EXE_phonecheck")
+    };
     let mut cmd = if unprivileged {
         let mut c = rig.phone_command("setpriv");
         c.args([
