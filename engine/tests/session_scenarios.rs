@@ -311,6 +311,23 @@ fn expired_cookie_is_deleted_and_not_sent() {
 }
 
 #[test]
+fn full_jar_evicts_the_oldest_cookie_and_the_trace_counts_it() {
+    let mut head = "HTTP/1.1 302 Found\r\nLocation: /2\r\n".to_string();
+    for i in 0..13 {
+        head += &format!("Set-Cookie: c{i}=v; Path=/\r\n");
+    }
+    head += "Content-Length: 0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, &head)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert!(done.debug_envelope.contains(r#""cookie_evictions":1"#));
+    let sent = header(done.requests()[1], "Cookie").unwrap();
+    assert!(!sent.contains("c0=v") && sent.contains("c12=v"), "{sent}");
+    assert_eq!(sent.matches("=v").count(), 12);
+}
+
+#[test]
 fn authorization_goes_only_to_the_first_origin() {
     let done = api()
         .token("tok-123")
