@@ -124,6 +124,9 @@ struct NetArgs {
     /// Print a progress line per hop to stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// Show secret query values (`code`, tokens) in the debug trace instead of REDACTED.
+    #[arg(long)]
+    show_secrets: bool,
     /// Development only: do NOT pin sockets; traffic follows the default route.
     #[arg(long)]
     unpinned: bool,
@@ -298,6 +301,7 @@ fn backend_failure(e: &crate::backend::BackendError) -> i32 {
 fn base_policy(net: &NetArgs) -> Policy {
     let mut policy = Policy {
         platform: "linux",
+        raw_trace: net.show_secrets,
         ..Policy::default()
     };
     if let Some(secs) = net.connect_timeout.filter(|s| s.is_finite() && *s > 0.0) {

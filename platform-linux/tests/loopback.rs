@@ -157,6 +157,37 @@ fn tls_chain_with_generated_ca_and_resolve_override() {
 }
 
 #[test]
+fn debug_trace_redacts_the_code_unless_asked() {
+    let script = || {
+        vec![
+            redirect(302, "/done?check_id=c1&code=s3cret"),
+            json(200, OK_BODY),
+        ]
+    };
+    let server = ScriptedServer::start(lo(), script(), None);
+    let url = format!("http://{}/start", server.addr);
+    let run = phonecheck(&["open", &url, "--interface", "lo", "--allow-http", "--debug"]);
+    let trace = run.json["debug"].to_string();
+    assert!(
+        trace.contains("code=REDACTED") && !trace.contains("s3cret"),
+        "{trace}"
+    );
+
+    let server = ScriptedServer::start(lo(), script(), None);
+    let url = format!("http://{}/start", server.addr);
+    let run = phonecheck(&[
+        "open",
+        &url,
+        "--interface",
+        "lo",
+        "--allow-http",
+        "--debug",
+        "--show-secrets",
+    ]);
+    assert!(run.json["debug"].to_string().contains("code=s3cret"));
+}
+
+#[test]
 fn redirect_to_a_dead_origin_reports_the_hop_and_the_os_detail() {
     let api = ScriptedServer::start(lo(), vec![redirect(302, "http://127.0.0.1:9/next")], None);
     let url = format!("http://{}/check", api.addr);
