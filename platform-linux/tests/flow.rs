@@ -208,11 +208,13 @@ fn check_command_plays_backend_and_device() {
 fn sim_command_prints_its_urls_ca_and_subscribers_then_serves() {
     use std::io::{BufRead, BufReader};
     let config = std::env::temp_dir().join(format!("pc-sim-config-{}.json", std::process::id()));
-    std::fs::write(
-        &config,
-        r#"{"subscribers": {"127.0.0.1": "+447700900009"}, "ttl_secs": 30}"#,
-    )
-    .unwrap();
+    let ca = std::env::temp_dir().join(format!("pc-sim-ca-{}.pem", std::process::id()));
+    let settings = serde_json::json!({
+        "subscribers": {"127.0.0.1": "+447700900009"},
+        "ttl_secs": 30,
+        "ca_path": ca,
+    });
+    std::fs::write(&config, settings.to_string()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
         .args(["sim", "--config", config.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
@@ -231,6 +233,7 @@ fn sim_command_prints_its_urls_ca_and_subscribers_then_serves() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&config);
+    let _ = std::fs::remove_file(&ca);
     assert!(text.contains("API https://api.test:"), "{text}");
     assert!(text.contains("CA certificate /"), "{text}");
     assert!(
