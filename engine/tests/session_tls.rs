@@ -142,6 +142,19 @@ fn expired_certificate_is_refused() {
 }
 
 #[test]
+fn not_yet_valid_certificate_is_refused() {
+    let opts = LeafOptions {
+        not_yet_valid: true,
+        ..LeafOptions::default()
+    };
+    let done = Scenario::new("https://api.example/")
+        .tls_server("api.example", 443, pki(), opts)
+        .run();
+    assert_eq!(tls_error(&done), Some(TlsError::NotYetValid));
+    assert!(done.envelope.contains("device clock"), "{}", done.envelope);
+}
+
+#[test]
 fn certificate_error_on_a_later_hop_names_that_hop() {
     let done = Scenario::new("https://api.example/")
         .respond("api.example", 443, &redirect(302, "https://mno.example/"))

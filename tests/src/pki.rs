@@ -24,6 +24,8 @@ pub struct LeafOptions {
     pub names: Option<Vec<String>>,
     /// Make it expired (valid 2000–2001).
     pub expired: bool,
+    /// Make it not valid yet (valid from 2090).
+    pub not_yet_valid: bool,
     /// Only TLS 1.2.
     pub tls12_only: bool,
 }
@@ -51,6 +53,10 @@ impl TestPki {
         if opts.expired {
             params.not_before = rcgen::date_time_ymd(2000, 1, 1);
             params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        if opts.not_yet_valid {
+            params.not_before = rcgen::date_time_ymd(2090, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2091, 1, 1);
         }
         let key = KeyPair::generate().unwrap();
         let leaf = params.signed_by(&key, &self.issuer).unwrap();
