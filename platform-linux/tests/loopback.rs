@@ -38,6 +38,13 @@ fn phonecheck(args: &[&str]) -> Run {
     }
 }
 
+/// `phonecheck open URL --interface lo --allow-http EXTRA...`
+fn open_lo(url: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["open", url, "--interface", "lo", "--allow-http"];
+    args.extend_from_slice(extra);
+    phonecheck(&args)
+}
+
 /// Opens `https://{host}:{port}/check` on `server`, resolving `host` to it and trusting the test CA.
 fn open_tls(server: &ScriptedServer, host: &str, extra: &[&str]) -> Run {
     let port = server.addr.port();
@@ -104,7 +111,7 @@ fn plain_chain_with_reuse_prints_the_envelope_and_exits_0() {
         None,
     );
     let url = format!("http://{}/one", server.addr);
-    let run = phonecheck(&["open", &url, "--interface", "lo", "--allow-http", "-v"]);
+    let run = open_lo(&url, &["-v"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json["http_status"], 200);
     assert_eq!(run.json["response_body"]["code"], "4711");
@@ -166,7 +173,7 @@ fn debug_trace_redacts_the_code_unless_asked() {
     };
     let server = ScriptedServer::start(lo(), script(), None);
     let url = format!("http://{}/start", server.addr);
-    let run = phonecheck(&["open", &url, "--interface", "lo", "--allow-http", "--debug"]);
+    let run = open_lo(&url, &["--debug"]);
     let trace = run.json["debug"].to_string();
     assert!(
         trace.contains("code=REDACTED") && !trace.contains("s3cret"),
@@ -175,15 +182,7 @@ fn debug_trace_redacts_the_code_unless_asked() {
 
     let server = ScriptedServer::start(lo(), script(), None);
     let url = format!("http://{}/start", server.addr);
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--allow-http",
-        "--debug",
-        "--show-secrets",
-    ]);
+    let run = open_lo(&url, &["--debug", "--show-secrets"]);
     assert!(run.json["debug"].to_string().contains("code=s3cret"));
 }
 
@@ -191,7 +190,7 @@ fn debug_trace_redacts_the_code_unless_asked() {
 fn redirect_to_a_dead_origin_reports_the_hop_and_the_os_detail() {
     let api = ScriptedServer::start(lo(), vec![redirect(302, "http://127.0.0.1:9/next")], None);
     let url = format!("http://{}/check", api.addr);
-    let run = phonecheck(&["open", &url, "--interface", "lo", "--allow-http"]);
+    let run = open_lo(&url, &[]);
     assert_eq!(run.code, 4, "{}", run.json);
     assert_eq!(run.json["error"], "sdk_connection_error");
     assert!(
@@ -245,16 +244,7 @@ fn pinned_dns_resolves_through_the_interface() {
     let dns = DnsServer::start(lo(), records);
     let url = format!("http://api.test:{}/check", server.addr.port());
     let dns_arg = dns.addr.to_string();
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--allow-http",
-        "--dns",
-        &dns_arg,
-        "--debug",
-    ]);
+    let run = open_lo(&url, &["--dns", &dns_arg, "--debug"]);
     assert_eq!(run.code, 0, "{}", run.json);
     let asked: Vec<(String, String)> = dns.log().into_iter().map(|(_, n, t)| (n, t)).collect();
     assert!(asked.contains(&("api.test".into(), "A".into())));
@@ -263,15 +253,7 @@ fn pinned_dns_resolves_through_the_interface() {
     assert!(run.json["debug"]["hops"][0]["timings_ms"]["dns"].is_u64());
 
     let url = format!("http://nowhere.test:{}/check", server.addr.port());
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--allow-http",
-        "--dns",
-        &dns_arg,
-    ]);
+    let run = open_lo(&url, &["--dns", &dns_arg]);
     assert_eq!(run.code, 4);
     assert!(
         run.json["detail"].as_str().unwrap().contains("NXDOMAIN"),
@@ -287,15 +269,7 @@ fn truncated_dns_answers_are_retried_over_tcp() {
     let dns = DnsServer::start_with(lo(), records, true);
     let url = format!("http://api.test:{}/check", server.addr.port());
     let dns_arg = dns.addr.to_string();
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--allow-http",
-        "--dns",
-        &dns_arg,
-    ]);
+    let run = open_lo(&url, &["--dns", &dns_arg]);
     assert_eq!(run.code, 0, "{}", run.json);
     let kinds: Vec<String> = dns.log().into_iter().map(|(_, _, t)| t).collect();
     assert!(kinds.contains(&"A".to_string()), "{kinds:?}");
@@ -304,13 +278,7 @@ fn truncated_dns_answers_are_retried_over_tcp() {
 
 #[test]
 fn no_dns_server_asks_for_dns() {
-    let run = phonecheck(&[
-        "open",
-        "http://api.test:9/x",
-        "--interface",
-        "lo",
-        "--allow-http",
-    ]);
+    let run = open_lo("http://api.test:9/x", &[]);
     assert_eq!(run.code, 4);
     assert!(
         run.json["detail"].as_str().unwrap().contains("--dns"),
@@ -338,15 +306,7 @@ fn timeouts_are_connection_errors() {
     let server = ScriptedServer::start(lo(), vec![Script::Hang], None);
     let url = format!("http://{}/check", server.addr);
     let started = std::time::Instant::now();
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--allow-http",
-        "--max-time",
-        "1",
-    ]);
+    let run = open_lo(&url, &["--max-time", "1"]);
     assert_eq!(run.code, 4);
     assert!(
         run.json["error_description"]
@@ -365,15 +325,7 @@ fn error_codes_map_to_exit_statuses() {
     let loop_server =
         ScriptedServer::start(lo(), vec![redirect(302, "/a"), redirect(302, "/b")], None);
     let url = format!("http://{}/start", loop_server.addr);
-    let run = phonecheck(&[
-        "open",
-        &url,
-        "--interface",
-        "lo",
-        "--allow-http",
-        "--max-redirs",
-        "1",
-    ]);
+    let run = open_lo(&url, &["--max-redirs", "1"]);
     assert_eq!(
         (run.code, run.json["error"].as_str()),
         (5, Some("sdk_redirect_error"))
@@ -386,7 +338,7 @@ fn error_codes_map_to_exit_statuses() {
         None,
     );
     let url = format!("http://{}/start", bad.addr);
-    let run = phonecheck(&["open", &url, "--interface", "lo", "--allow-http"]);
+    let run = open_lo(&url, &[]);
     assert_eq!(
         (run.code, run.json["error"].as_str()),
         (6, Some("sdk_error"))
@@ -402,7 +354,7 @@ fn error_codes_map_to_exit_statuses() {
     // 0: any final status, here 404.
     let missing = ScriptedServer::start(lo(), vec![json(404, r#"{"detail":"no"}"#)], None);
     let url = format!("http://{}/start", missing.addr);
-    let run = phonecheck(&["open", &url, "--interface", "lo", "--allow-http"]);
+    let run = open_lo(&url, &[]);
     assert_eq!((run.code, run.json["http_status"].as_u64()), (0, Some(404)));
 
     // 2: a wrong command line (clap's usage error, not an envelope).

@@ -25,6 +25,20 @@ fn skip(test: &str) -> bool {
     true
 }
 
+/// A rig test: runs as root, else prints one skip line and passes.
+macro_rules! rig_test {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            if skip(stringify!($name)) {
+                return;
+            }
+            $body
+        }
+    };
+}
+
 /// A copy of the binary that nobody can run: the build tree may sit under a directory other
 /// users cannot enter.
 fn binary_for_nobody() -> &'static str {
@@ -167,197 +181,179 @@ fn traffic_leaves_through_wwan0(v6: bool, unprivileged: bool) {
     );
 }
 
-#[test]
-fn ipv4_check_and_dns_leave_through_wwan0_as_root() {
-    if skip("ipv4_check_and_dns_leave_through_wwan0_as_root") {
-        return;
+rig_test!(
+    fn ipv4_check_and_dns_leave_through_wwan0_as_root() {
+        traffic_leaves_through_wwan0(false, false);
     }
-    traffic_leaves_through_wwan0(false, false);
-}
+);
 
-#[test]
-fn ipv4_check_and_dns_leave_through_wwan0_unprivileged() {
-    if skip("ipv4_check_and_dns_leave_through_wwan0_unprivileged") {
-        return;
+rig_test!(
+    fn ipv4_check_and_dns_leave_through_wwan0_unprivileged() {
+        traffic_leaves_through_wwan0(false, true);
     }
-    traffic_leaves_through_wwan0(false, true);
-}
+);
 
-#[test]
-fn ipv6_check_and_dns_leave_through_wwan0_as_root() {
-    if skip("ipv6_check_and_dns_leave_through_wwan0_as_root") {
-        return;
+rig_test!(
+    fn ipv6_check_and_dns_leave_through_wwan0_as_root() {
+        traffic_leaves_through_wwan0(true, false);
     }
-    traffic_leaves_through_wwan0(true, false);
-}
+);
 
-#[test]
-fn ipv6_check_and_dns_leave_through_wwan0_unprivileged() {
-    if skip("ipv6_check_and_dns_leave_through_wwan0_unprivileged") {
-        return;
+rig_test!(
+    fn ipv6_check_and_dns_leave_through_wwan0_unprivileged() {
+        traffic_leaves_through_wwan0(true, true);
     }
-    traffic_leaves_through_wwan0(true, true);
-}
+);
 
-/// The rig can tell: unpinned, the same check leaves through Wi-Fi.
-#[test]
-fn control_unpinned_traffic_follows_the_wifi_default_route() {
-    if skip("control_unpinned_traffic_follows_the_wifi_default_route") {
-        return;
-    }
-    let rig = Rig::create().unwrap();
-    let server = rig
-        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
-        .unwrap();
-    let url = format!("http://{SERVER_V4}/");
-    let (code, json, text) = run(phonecheck(
-        &rig,
-        false,
-        &["open", &url, "--unpinned", "--allow-http"],
-    ));
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("WARNING: --unpinned"));
-    let peer: SocketAddr = json["response_body"]["peer"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(peer.ip().to_string(), WLAN_V4);
-    assert_eq!(server.seen().len(), 1);
-}
-
-#[test]
-fn missing_interface_sends_nothing_anywhere() {
-    if skip("missing_interface_sends_nothing_anywhere") {
-        return;
-    }
-    let rig = Rig::create().unwrap();
-    let server = rig
-        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
-        .unwrap();
-    let records = HashMap::from([(
-        "echo.test".to_string(),
-        vec![SERVER_V4.parse::<IpAddr>().unwrap()],
-    )]);
-    let dns = rig
-        .in_net(|| DnsServer::start(sock(DNS_V4, 53), records))
-        .unwrap();
-    let (wlan, wwan) = (rig.settle("wlan0"), rig.settle("wwan0"));
-    let dns_arg = format!("{DNS_V4}:53");
-    let (code, json, text) = run(phonecheck(
-        &rig,
-        true,
-        &[
-            "open",
-            "http://echo.test/",
-            "--interface",
-            "wwan7",
-            "--dns",
-            &dns_arg,
-            "--allow-http",
-        ],
-    ));
-    assert_eq!(code, 3, "{text}");
-    assert_eq!(json["error"], "sdk_no_data_connectivity");
-    assert_eq!(server.connections(), 0);
-    assert!(dns.log().is_empty());
-    assert_eq!(
-        (rig.tx_packets("wlan0"), rig.tx_packets("wwan0")),
-        (wlan, wwan)
-    );
-}
-
-#[test]
-fn interface_down_before_the_check_is_no_data_connectivity() {
-    if skip("interface_down_before_the_check_is_no_data_connectivity") {
-        return;
-    }
-    let rig = Rig::create().unwrap();
-    rig.set_link("wwan0", false).unwrap();
-    let url = format!("http://{SERVER_V4}/");
-    let (code, json, text) = run(phonecheck(
-        &rig,
-        false,
-        &["open", &url, "--interface", "wwan0", "--allow-http"],
-    ));
-    assert_eq!(code, 3, "{text}");
-    assert!(
-        json["error_description"]
+rig_test!(
+    /// The rig can tell: unpinned, the same check leaves through Wi-Fi.
+    fn control_unpinned_traffic_follows_the_wifi_default_route() {
+        let rig = Rig::create().unwrap();
+        let server = rig
+            .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
+            .unwrap();
+        let url = format!("http://{SERVER_V4}/");
+        let (code, json, text) = run(phonecheck(
+            &rig,
+            false,
+            &["open", &url, "--unpinned", "--allow-http"],
+        ));
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("WARNING: --unpinned"));
+        let peer: SocketAddr = json["response_body"]["peer"]
             .as_str()
             .unwrap()
-            .contains("is down"),
-        "{text}"
-    );
-}
-
-#[test]
-fn interface_going_down_mid_check_is_an_error_not_a_fallback() {
-    if skip("interface_going_down_mid_check_is_an_error_not_a_fallback") {
-        return;
+            .parse()
+            .unwrap();
+        assert_eq!(peer.ip().to_string(), WLAN_V4);
+        assert_eq!(server.seen().len(), 1);
     }
-    let rig = Rig::create().unwrap();
-    let server = rig
-        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::Hang], None))
-        .unwrap();
-    let wlan = rig.settle("wlan0");
-    let url = format!("http://{SERVER_V4}/");
-    let mut cmd = phonecheck(
-        &rig,
-        false,
-        &[
-            "open",
-            &url,
-            "--interface",
-            "wwan0",
-            "--allow-http",
-            "--max-time",
-            "4",
-        ],
-    );
-    let child: Child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+);
 
-    let waited = Instant::now();
-    while server.seen().is_empty() && waited.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(20));
+rig_test!(
+    fn missing_interface_sends_nothing_anywhere() {
+        let rig = Rig::create().unwrap();
+        let server = rig
+            .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
+            .unwrap();
+        let records = HashMap::from([(
+            "echo.test".to_string(),
+            vec![SERVER_V4.parse::<IpAddr>().unwrap()],
+        )]);
+        let dns = rig
+            .in_net(|| DnsServer::start(sock(DNS_V4, 53), records))
+            .unwrap();
+        let (wlan, wwan) = (rig.settle("wlan0"), rig.settle("wwan0"));
+        let dns_arg = format!("{DNS_V4}:53");
+        let (code, json, text) = run(phonecheck(
+            &rig,
+            true,
+            &[
+                "open",
+                "http://echo.test/",
+                "--interface",
+                "wwan7",
+                "--dns",
+                &dns_arg,
+                "--allow-http",
+            ],
+        ));
+        assert_eq!(code, 3, "{text}");
+        assert_eq!(json["error"], "sdk_no_data_connectivity");
+        assert_eq!(server.connections(), 0);
+        assert!(dns.log().is_empty());
+        assert_eq!(
+            (rig.tx_packets("wlan0"), rig.tx_packets("wwan0")),
+            (wlan, wwan)
+        );
     }
-    assert_eq!(server.seen().len(), 1, "the first request arrived");
-    rig.set_link("wwan0", false).unwrap();
+);
 
-    let out = child.wait_with_output().unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_ne!(out.status.code(), Some(0), "{json}");
-    assert!(json["error"].is_string(), "{json}");
-    assert_eq!(rig.tx_packets("wlan0"), wlan, "no fallback through wlan0");
-    assert!(server
-        .seen()
-        .iter()
-        .all(|s| s.peer.ip().to_string() == WWAN_V4));
-}
-
-#[test]
-fn interfaces_lists_wwan0_with_its_evidence() {
-    if skip("interfaces_lists_wwan0_with_its_evidence") {
-        return;
+rig_test!(
+    fn interface_down_before_the_check_is_no_data_connectivity() {
+        let rig = Rig::create().unwrap();
+        rig.set_link("wwan0", false).unwrap();
+        let url = format!("http://{SERVER_V4}/");
+        let (code, json, text) = run(phonecheck(
+            &rig,
+            false,
+            &["open", &url, "--interface", "wwan0", "--allow-http"],
+        ));
+        assert_eq!(code, 3, "{text}");
+        assert!(
+            json["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("is down"),
+            "{text}"
+        );
     }
-    let rig = Rig::create().unwrap();
-    let (code, _, text) = run(phonecheck(&rig, false, &["interfaces"]));
-    println!("$ phonecheck interfaces\n{text}");
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("wwan0: name matches wwan"), "{text}");
-    assert!(
-        text.contains("addresses: 198.51.100.2, 2001:db8:2::2"),
-        "{text}"
-    );
-    assert!(text.contains("ready"));
-    assert!(
-        !text.contains("wlan0:"),
-        "Wi-Fi is not a cellular candidate: {text}"
-    );
-}
+);
+
+rig_test!(
+    fn interface_going_down_mid_check_is_an_error_not_a_fallback() {
+        let rig = Rig::create().unwrap();
+        let server = rig
+            .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::Hang], None))
+            .unwrap();
+        let wlan = rig.settle("wlan0");
+        let url = format!("http://{SERVER_V4}/");
+        let mut cmd = phonecheck(
+            &rig,
+            false,
+            &[
+                "open",
+                &url,
+                "--interface",
+                "wwan0",
+                "--allow-http",
+                "--max-time",
+                "4",
+            ],
+        );
+        let child: Child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+
+        let waited = Instant::now();
+        while server.seen().is_empty() && waited.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(server.seen().len(), 1, "the first request arrived");
+        rig.set_link("wwan0", false).unwrap();
+
+        let out = child.wait_with_output().unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_ne!(out.status.code(), Some(0), "{json}");
+        assert!(json["error"].is_string(), "{json}");
+        assert_eq!(rig.tx_packets("wlan0"), wlan, "no fallback through wlan0");
+        assert!(server
+            .seen()
+            .iter()
+            .all(|s| s.peer.ip().to_string() == WWAN_V4));
+    }
+);
+
+rig_test!(
+    fn interfaces_lists_wwan0_with_its_evidence() {
+        let rig = Rig::create().unwrap();
+        let (code, _, text) = run(phonecheck(&rig, false, &["interfaces"]));
+        println!("$ phonecheck interfaces\n{text}");
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("wwan0: name matches wwan"), "{text}");
+        assert!(
+            text.contains("addresses: 198.51.100.2, 2001:db8:2::2"),
+            "{text}"
+        );
+        assert!(text.contains("ready"));
+        assert!(
+            !text.contains("wlan0:"),
+            "Wi-Fi is not a cellular candidate: {text}"
+        );
+    }
+);
 
 /// The simulator and DNS in the network namespace under names, like the real service.
 fn simulator_in_net(rig: &Rig) -> (phonecheck_rig::sim::Simulator, DnsServer) {
@@ -420,85 +416,79 @@ fn check_over(
     result
 }
 
-#[test]
-fn check_from_the_phone_over_wwan0_matches() {
-    if skip("check_from_the_phone_over_wwan0_matches") {
-        return;
-    }
-    let rig = Rig::create().unwrap();
-    let (sim, dns) = simulator_in_net(&rig);
-    let (code, json, text) = check_over(&rig, &sim, "wwan0");
-    assert_eq!(code, 0, "{text}");
-    assert_eq!(json["match"], true, "{text}");
+rig_test!(
+    fn check_from_the_phone_over_wwan0_matches() {
+        let rig = Rig::create().unwrap();
+        let (sim, dns) = simulator_in_net(&rig);
+        let (code, json, text) = check_over(&rig, &sim, "wwan0");
+        assert_eq!(code, 0, "{text}");
+        assert_eq!(json["match"], true, "{text}");
 
-    // The backend used the normal route (Wi-Fi); every device hop came from wwan0.
-    for entry in sim.log() {
-        let device_step = entry.server != "api"
-            || entry.path.ends_with("/redirect")
-            || entry.path.ends_with("/complete");
-        let expected = if device_step { WWAN_V4 } else { WLAN_V4 };
-        assert_eq!(entry.peer.ip().to_string(), expected, "{entry:?}");
+        // The backend used the normal route (Wi-Fi); every device hop came from wwan0.
+        for entry in sim.log() {
+            let device_step = entry.server != "api"
+                || entry.path.ends_with("/redirect")
+                || entry.path.ends_with("/complete");
+            let expected = if device_step { WWAN_V4 } else { WLAN_V4 };
+            assert_eq!(entry.peer.ip().to_string(), expected, "{entry:?}");
+        }
+        let names: Vec<String> = dns
+            .log()
+            .iter()
+            .map(|(from, name, _)| {
+                assert_eq!(from.ip().to_string(), WWAN_V4);
+                name.clone()
+            })
+            .collect();
+        for host in ["api.test", "mno.test", "he.mno.test"] {
+            assert!(
+                names.iter().any(|n| n == host),
+                "{host} resolved through the pinned resolver: {names:?}"
+            );
+        }
     }
-    let names: Vec<String> = dns
-        .log()
-        .iter()
-        .map(|(from, name, _)| {
-            assert_eq!(from.ip().to_string(), WWAN_V4);
-            name.clone()
-        })
-        .collect();
-    for host in ["api.test", "mno.test", "he.mno.test"] {
+);
+
+rig_test!(
+    fn check_over_wlan0_is_not_a_mobile_ip() {
+        let rig = Rig::create().unwrap();
+        let (sim, _dns) = simulator_in_net(&rig);
+        let (code, json, text) = check_over(&rig, &sim, "wlan0");
+        assert_eq!(code, 1, "{text}");
+        assert_eq!(
+            json["device"]["response_body"]["error"], "not_mobile_ip",
+            "{text}"
+        );
+        assert!(json.get("match").is_none());
+        let redirect = sim
+            .log()
+            .into_iter()
+            .find(|e| e.path.ends_with("/redirect"))
+            .unwrap();
+        assert_eq!(redirect.peer.ip().to_string(), WLAN_V4);
         assert!(
-            names.iter().any(|n| n == host),
-            "{host} resolved through the pinned resolver: {names:?}"
+            sim.log().iter().all(|e| e.server == "api"),
+            "the operator was never reached"
         );
     }
-}
+);
 
-#[test]
-fn check_over_wlan0_is_not_a_mobile_ip() {
-    if skip("check_over_wlan0_is_not_a_mobile_ip") {
-        return;
+rig_test!(
+    fn without_interface_the_single_cellular_candidate_is_used() {
+        let rig = Rig::create().unwrap();
+        let server = rig
+            .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
+            .unwrap();
+        let url = format!("http://{SERVER_V4}/");
+        let (code, json, text) = run(phonecheck(&rig, true, &["open", &url, "--allow-http"]));
+        assert_eq!(code, 0, "{text}");
+        assert_eq!(json["interface"], "wwan0");
+        let peer: SocketAddr = json["response_body"]["peer"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(peer.ip().to_string(), WWAN_V4);
+        assert_eq!(server.seen().len(), 1);
     }
-    let rig = Rig::create().unwrap();
-    let (sim, _dns) = simulator_in_net(&rig);
-    let (code, json, text) = check_over(&rig, &sim, "wlan0");
-    assert_eq!(code, 1, "{text}");
-    assert_eq!(
-        json["device"]["response_body"]["error"], "not_mobile_ip",
-        "{text}"
-    );
-    assert!(json.get("match").is_none());
-    let redirect = sim
-        .log()
-        .into_iter()
-        .find(|e| e.path.ends_with("/redirect"))
-        .unwrap();
-    assert_eq!(redirect.peer.ip().to_string(), WLAN_V4);
-    assert!(
-        sim.log().iter().all(|e| e.server == "api"),
-        "the operator was never reached"
-    );
-}
-
-#[test]
-fn without_interface_the_single_cellular_candidate_is_used() {
-    if skip("without_interface_the_single_cellular_candidate_is_used") {
-        return;
-    }
-    let rig = Rig::create().unwrap();
-    let server = rig
-        .in_net(|| ScriptedServer::start(sock(SERVER_V4, 80), vec![Script::EchoPeer], None))
-        .unwrap();
-    let url = format!("http://{SERVER_V4}/");
-    let (code, json, text) = run(phonecheck(&rig, true, &["open", &url, "--allow-http"]));
-    assert_eq!(code, 0, "{text}");
-    assert_eq!(json["interface"], "wwan0");
-    let peer: SocketAddr = json["response_body"]["peer"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(peer.ip().to_string(), WWAN_V4);
-    assert_eq!(server.seen().len(), 1);
-}
+);
