@@ -17,62 +17,102 @@
 //! - `SLOTS` cookies of at most `BYTES` bytes (name, value, domain and path together) each. A full
 //!   jar evicts the expired, then the oldest cookie, and says so; an oversized cookie is an error.
 
+use core::fmt;
 use core::time::Duration;
-
-use heapless::Vec;
 
 use crate::request::CookieSource;
 use crate::time::{Instant, WallClock};
-use crate::url::{HostKind, Scheme, Url};
+use crate::url::{HostKind, Scheme, UrlRef};
 
-/// Default number of cookie slots.
-pub const DEFAULT_COOKIE_SLOTS: usize = 12;
-/// Default bytes per cookie slot (name, value, domain and path together).
-pub const DEFAULT_COOKIE_BYTES: usize = 768;
+/// Bytes of bookkeeping in front of each cookie in the jar's area.
+pub const ENTRY_OVERHEAD: usize = 24;
 
-#[derive(Clone, Debug)]
-struct Cookie<const BYTES: usize> {
-    /// name, value, domain, path back to back.
-    data: Vec<u8, BYTES>,
-    name_len: usize,
-    value_len: usize,
-    domain_len: usize,
+/// One cookie as it sits in the area: a fixed header, then name, value, domain and path.
+#[derive(Clone, Copy, Debug)]
+struct Entry<'a> {
+    /// Offset of the entry and its whole size, header included.
+    at: usize,
+    size: usize,
+    name: &'a [u8],
+    value: &'a [u8],
+    domain: &'a [u8],
+    path: &'a [u8],
     host_only: bool,
     secure: bool,
     expires: Option<Instant>,
     created: u32,
 }
 
-impl<const BYTES: usize> Cookie<BYTES> {
-    fn part(&self, start: usize, len: usize) -> &[u8] {
-        self.data.get(start..start + len).unwrap_or_default()
-    }
-    fn name(&self) -> &[u8] {
-        self.part(0, self.name_len)
-    }
-    fn value(&self) -> &[u8] {
-        self.part(self.name_len, self.value_len)
-    }
-    fn domain(&self) -> &[u8] {
-        self.part(self.name_len + self.value_len, self.domain_len)
-    }
-    fn path(&self) -> &[u8] {
-        let start = self.name_len + self.value_len + self.domain_len;
-        self.data.get(start..).unwrap_or_default()
-    }
+impl Entry<'_> {
     fn expired(&self, now: Instant) -> bool {
         self.expires.is_some_and(|e| e <= now)
     }
+
+    /// Sending order (§5.4): longer paths first, then older cookies first.
+    fn order(&self) -> (usize, u32) {
+        (usize::MAX - self.path.len(), self.created)
+    }
+}
+
+const HOST_ONLY: u8 = 1;
+const SECURE: u8 = 2;
+const EXPIRES: u8 = 4;
+
+fn u16_at(area: &[u8], at: usize) -> usize {
+    let b = area.get(at..at + 2).unwrap_or(&[0, 0]);
+    usize::from(u16::from_le_bytes([
+        b.first().copied().unwrap_or(0),
+        b.get(1).copied().unwrap_or(0),
+    ]))
+}
+
+fn read_entry(area: &[u8], at: usize) -> Option<Entry<'_>> {
+    let head = area.get(at..at + ENTRY_OVERHEAD)?;
+    let lens = [
+        u16_at(head, 0),
+        u16_at(head, 2),
+        u16_at(head, 4),
+        u16_at(head, 6),
+    ];
+    let flags = head.get(8).copied().unwrap_or(0);
+    let mut created = [0u8; 4];
+    created.copy_from_slice(head.get(12..16)?);
+    let mut expires = [0u8; 8];
+    expires.copy_from_slice(head.get(16..24)?);
+    let mut pos = at + ENTRY_OVERHEAD;
+    let mut part = |len: usize| {
+        let p = area.get(pos..pos + len);
+        pos += len;
+        p
+    };
+    let (name, value, domain, path) = (
+        part(lens[0])?,
+        part(lens[1])?,
+        part(lens[2])?,
+        part(lens[3])?,
+    );
+    Some(Entry {
+        at,
+        size: pos - at,
+        name,
+        value,
+        domain,
+        path,
+        host_only: flags & HOST_ONLY != 0,
+        secure: flags & SECURE != 0,
+        expires: (flags & EXPIRES != 0).then(|| Instant::from_millis(u64::from_le_bytes(expires))),
+        created: u32::from_le_bytes(created),
+    })
 }
 
 /// What storing one `Set-Cookie` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stored {
-    /// A new cookie took a free slot.
+    /// A new cookie was added.
     Added,
     /// An existing cookie with the same name, domain and path was replaced.
     Replaced,
-    /// The jar was full: the oldest cookie was evicted to make room.
+    /// The jar was full: the oldest cookies were evicted to make room.
     Evicted,
     /// The cookie deleted an existing one (expiry in the past).
     Deleted,
@@ -93,40 +133,77 @@ pub enum Ignored {
     Expired,
 }
 
-/// The cookie does not fit a slot (`BYTES`).
+/// The cookie does not fit the jar's area even when it is empty: `needed` bytes would do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooLarge;
+pub struct TooLarge {
+    /// The cookie's size in the area, bookkeeping included.
+    pub needed: usize,
+}
 
-/// A bounded RFC 6265 cookie jar.
-#[derive(Clone, Debug)]
-pub struct CookieJar<
-    const SLOTS: usize = DEFAULT_COOKIE_SLOTS,
-    const BYTES: usize = DEFAULT_COOKIE_BYTES,
-> {
-    slots: Vec<Cookie<BYTES>, SLOTS>,
+/// A bounded RFC 6265 cookie jar over a caller's byte area. Cookies are packed back to back, so
+/// one 4 KiB cookie fits where the area allows, and so do many small ones.
+pub struct CookieJar<'a> {
+    area: &'a mut [u8],
+    used: usize,
     next_seq: u32,
     evictions: u32,
 }
 
-impl<const SLOTS: usize, const BYTES: usize> Default for CookieJar<SLOTS, BYTES> {
-    fn default() -> Self {
+impl fmt::Debug for CookieJar<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CookieJar")
+            .field("cookies", &self.len())
+            .field("used", &self.used)
+            .field("capacity", &self.area.len())
+            .finish()
+    }
+}
+
+impl<'a> CookieJar<'a> {
+    /// An empty jar keeping its cookies in `area`.
+    pub fn new(area: &'a mut [u8]) -> Self {
         CookieJar {
-            slots: Vec::new(),
+            area,
+            used: 0,
             next_seq: 0,
             evictions: 0,
         }
     }
-}
 
-impl<const SLOTS: usize, const BYTES: usize> CookieJar<SLOTS, BYTES> {
+    fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
+        let area = self.area.get(..self.used).unwrap_or_default();
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            let e = read_entry(area, at)?;
+            at += e.size;
+            Some(e)
+        })
+    }
+
+    fn remove(&mut self, at: usize, size: usize) {
+        let end = (at + size).min(self.used);
+        self.area.copy_within(end..self.used, at);
+        self.used -= end - at;
+    }
+
     /// Number of cookies held (expired ones included until they are next looked at).
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.entries().count()
     }
 
     /// Whether the jar is empty.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.used == 0
+    }
+
+    /// The area's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.area.len()
+    }
+
+    /// Bytes of the area in use.
+    pub fn used(&self) -> usize {
+        self.used
     }
 
     /// How many cookies were evicted to make room.
@@ -136,10 +213,10 @@ impl<const SLOTS: usize, const BYTES: usize> CookieJar<SLOTS, BYTES> {
 
     /// Stores one `Set-Cookie` value received from `url` at `now`. `server_date` is the
     /// response's `Date` in Unix seconds, `wall` the caller's wall clock; see the module docs.
-    pub fn store<const N: usize>(
+    pub fn store(
         &mut self,
         header: &[u8],
-        url: &Url<N>,
+        url: &UrlRef<'_>,
         now: Instant,
         server_date: Option<u64>,
         wall: Option<WallClock>,
@@ -182,69 +259,90 @@ impl<const SLOTS: usize, const BYTES: usize> CookieJar<SLOTS, BYTES> {
             (None, None) => None,
         };
 
-        let mut data: Vec<u8, BYTES> = Vec::new();
-        data.extend_from_slice(parsed.name).map_err(|_| TooLarge)?;
-        data.extend_from_slice(parsed.value).map_err(|_| TooLarge)?;
-        for &b in domain {
-            data.push(b.to_ascii_lowercase()).map_err(|_| TooLarge)?;
+        let parts = [parsed.name, parsed.value, domain, path];
+        let needed = ENTRY_OVERHEAD + parts.iter().map(|p| p.len()).sum::<usize>();
+        if needed > self.area.len() || parts.iter().any(|p| p.len() > usize::from(u16::MAX)) {
+            return Err(TooLarge { needed });
         }
-        data.extend_from_slice(path).map_err(|_| TooLarge)?;
-        let mut cookie = Cookie {
-            data,
-            name_len: parsed.name.len(),
-            value_len: parsed.value.len(),
-            domain_len: domain.len(),
-            host_only,
-            secure: parsed.secure,
-            expires,
-            created: self.next_seq,
-        };
-        self.next_seq = self.next_seq.wrapping_add(1);
-
-        let existing = self.slots.iter().position(|c| {
-            c.name() == cookie.name() && c.domain() == cookie.domain() && c.path() == cookie.path()
-        });
-        let dead = cookie.expired(now);
-        if let Some(i) = existing {
+        let dead = expires.is_some_and(|e| e <= now);
+        let existing = self
+            .entries()
+            .find(|c| {
+                c.name == parsed.name && c.domain.eq_ignore_ascii_case(domain) && c.path == path
+            })
+            .map(|c| (c.at, c.size, c.created));
+        let mut result = Stored::Added;
+        let mut created = self.next_seq;
+        if let Some((at, size, first_created)) = existing {
+            self.remove(at, size);
             if dead {
-                self.slots.swap_remove(i);
                 return Ok(Stored::Deleted);
             }
-            if let Some(slot) = self.slots.get_mut(i) {
-                cookie.created = slot.created;
-                *slot = cookie;
-            }
-            return Ok(Stored::Replaced);
-        }
-        if dead {
+            created = first_created;
+            result = Stored::Replaced;
+        } else if dead {
             return Ok(Stored::Ignored(Ignored::Expired));
+        } else {
+            self.next_seq = self.next_seq.wrapping_add(1);
         }
-        self.slots.retain(|c| !c.expired(now));
-        let mut result = Stored::Added;
-        if self.slots.is_full() {
-            if let Some(oldest) = self
-                .slots
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, c)| c.created)
-                .map(|(i, _)| i)
-            {
-                self.slots.swap_remove(oldest);
-                self.evictions += 1;
-                result = Stored::Evicted;
+
+        loop {
+            let expired = self
+                .entries()
+                .find(|c| c.expired(now))
+                .map(|c| (c.at, c.size));
+            let Some((at, size)) = expired else { break };
+            self.remove(at, size);
+        }
+        while self.used + needed > self.area.len() {
+            let Some((at, size)) = self
+                .entries()
+                .min_by_key(|c| c.created)
+                .map(|c| (c.at, c.size))
+            else {
+                break;
+            };
+            self.remove(at, size);
+            self.evictions += 1;
+            result = Stored::Evicted;
+        }
+
+        let flags = if host_only { HOST_ONLY } else { 0 }
+            | if parsed.secure { SECURE } else { 0 }
+            | if expires.is_some() { EXPIRES } else { 0 };
+        let Some(slot) = self.area.get_mut(self.used..self.used + needed) else {
+            return Err(TooLarge { needed });
+        };
+        let (head, mut data) = slot.split_at_mut(ENTRY_OVERHEAD);
+        head.fill(0);
+        for (i, p) in parts.iter().enumerate() {
+            if let Some(dst) = head.get_mut(i * 2..i * 2 + 2) {
+                dst.copy_from_slice(&(p.len() as u16).to_le_bytes());
             }
         }
-        // Cannot fail: a slot was freed above when the jar was full (SLOTS == 0 stores nothing).
-        let _ = self.slots.push(cookie);
+        if let Some(f) = head.get_mut(8) {
+            *f = flags;
+        }
+        if let Some(dst) = head.get_mut(12..16) {
+            dst.copy_from_slice(&created.to_le_bytes());
+        }
+        if let Some(dst) = head.get_mut(16..24) {
+            dst.copy_from_slice(&expires.map_or(0, Instant::as_millis).to_le_bytes());
+        }
+        for (i, p) in parts.iter().enumerate() {
+            let (dst, rest) = data.split_at_mut(p.len());
+            dst.copy_from_slice(p);
+            if i == 2 {
+                dst.make_ascii_lowercase();
+            }
+            data = rest;
+        }
+        self.used += needed;
         Ok(result)
     }
 
     /// The cookies to send to `url` at `now`, as a [`CookieSource`] for the request writer.
-    pub fn for_url<'a, const N: usize>(
-        &'a self,
-        url: &'a Url<N>,
-        now: Instant,
-    ) -> ForUrl<'a, N, SLOTS, BYTES> {
+    pub fn for_url<'j>(&'j self, url: &'j UrlRef<'j>, now: Instant) -> ForUrl<'j> {
         ForUrl {
             jar: self,
             url,
@@ -252,17 +350,17 @@ impl<const SLOTS: usize, const BYTES: usize> CookieJar<SLOTS, BYTES> {
         }
     }
 
-    fn matches<const N: usize>(c: &Cookie<BYTES>, url: &Url<N>, now: Instant) -> bool {
+    fn matches(c: &Entry<'_>, url: &UrlRef<'_>, now: Instant) -> bool {
         let host = url.host().as_bytes();
         let domain_ok = if c.host_only {
-            c.domain() == host
+            c.domain == host
         } else if url.host_kind() == HostKind::Domain {
-            domain_match(host, c.domain())
+            domain_match(host, c.domain)
         } else {
-            c.domain() == host
+            c.domain == host
         };
         domain_ok
-            && path_match(url.path().as_bytes(), c.path())
+            && path_match(url.path().as_bytes(), c.path)
             && (!c.secure || url.scheme() == Scheme::Https)
             && !c.expired(now)
     }
@@ -271,38 +369,32 @@ impl<const SLOTS: usize, const BYTES: usize> CookieJar<SLOTS, BYTES> {
 /// The cookies of a jar that match one URL, in RFC 6265 §5.4 order (longer paths first, then
 /// older cookies first).
 #[derive(Debug)]
-pub struct ForUrl<'a, const N: usize, const SLOTS: usize, const BYTES: usize> {
-    jar: &'a CookieJar<SLOTS, BYTES>,
-    url: &'a Url<N>,
+pub struct ForUrl<'j> {
+    jar: &'j CookieJar<'j>,
+    url: &'j UrlRef<'j>,
     now: Instant,
 }
 
-impl<const N: usize, const SLOTS: usize, const BYTES: usize> ForUrl<'_, N, SLOTS, BYTES> {
-    /// Calls `f` with each matching cookie's name and value, in sending order.
+impl ForUrl<'_> {
+    /// Calls `f` with each matching cookie's name and value, in sending order. A jar holds a
+    /// handful of cookies, so each is found by a scan for the next in order rather than a sort.
     pub fn each(&self, mut f: impl FnMut(&[u8], &[u8])) {
-        let mut order: Vec<usize, SLOTS> = Vec::new();
-        for (i, c) in self.jar.slots.iter().enumerate() {
-            if CookieJar::<SLOTS, BYTES>::matches(c, self.url, self.now) {
-                let _ = order.push(i);
-            }
-        }
-        let slots = &self.jar.slots;
-        order.sort_unstable_by_key(|&i| {
-            slots
-                .get(i)
-                .map_or((0, 0), |c| (usize::MAX - c.path().len(), c.created))
-        });
-        for i in order {
-            if let Some(c) = slots.get(i) {
-                f(c.name(), c.value());
-            }
+        let mut last: Option<(usize, u32)> = None;
+        loop {
+            let next = self
+                .jar
+                .entries()
+                .filter(|c| CookieJar::matches(c, self.url, self.now))
+                .filter(|c| last.is_none_or(|l| c.order() > l))
+                .min_by_key(Entry::order);
+            let Some(c) = next else { break };
+            f(c.name, c.value);
+            last = Some(c.order());
         }
     }
 }
 
-impl<const N: usize, const SLOTS: usize, const BYTES: usize> CookieSource
-    for ForUrl<'_, N, SLOTS, BYTES>
-{
+impl CookieSource for ForUrl<'_> {
     fn for_each_cookie(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
         self.each(f);
     }
@@ -516,12 +608,15 @@ mod tests {
     use std::string::String;
     use std::vec::Vec as StdVec;
 
+    use crate::url::Url;
+
     fn url(s: &str) -> Url<256> {
         Url::parse(s.as_bytes()).unwrap()
     }
 
-    fn header<const S: usize, const B: usize>(jar: &CookieJar<S, B>, u: &str, now: u64) -> String {
+    fn header(jar: &CookieJar<'_>, u: &str, now: u64) -> String {
         let u = url(u);
+        let u = u.as_ref();
         let mut parts = StdVec::new();
         jar.for_url(&u, Instant::from_millis(now)).each(|n, v| {
             parts.push(std::format!(
@@ -533,14 +628,21 @@ mod tests {
         parts.join("; ")
     }
 
-    fn set<const S: usize, const B: usize>(jar: &mut CookieJar<S, B>, u: &str, h: &str) -> Stored {
-        jar.store(h.as_bytes(), &url(u), Instant::from_millis(0), None, None)
-            .unwrap()
+    fn set(jar: &mut CookieJar<'_>, u: &str, h: &str) -> Stored {
+        jar.store(
+            h.as_bytes(),
+            &url(u).as_ref(),
+            Instant::from_millis(0),
+            None,
+            None,
+        )
+        .unwrap()
     }
 
     #[test]
     fn host_only_cookie_stays_on_its_host() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         assert_eq!(
             set(&mut jar, "http://mno.example/a", "sid=1"),
             Stored::Added
@@ -552,7 +654,8 @@ mod tests {
 
     #[test]
     fn domain_cookie_matches_subdomains_on_label_boundaries() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         set(
             &mut jar,
             "http://a.mno.example/",
@@ -577,7 +680,8 @@ mod tests {
 
     #[test]
     fn ip_literals_never_domain_match() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         assert_eq!(
             set(&mut jar, "http://192.0.2.10/", "x=1; Domain=0.2.10"),
             Stored::Ignored(Ignored::DomainMismatch)
@@ -589,7 +693,8 @@ mod tests {
 
     #[test]
     fn path_and_default_path() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         set(&mut jar, "http://h/auth/start", "a=1");
         set(&mut jar, "http://h/", "b=2; Path=/auth/deep");
         assert_eq!(header(&jar, "http://h/auth", 0), "a=1");
@@ -600,7 +705,8 @@ mod tests {
 
     #[test]
     fn secure_cookies_only_over_https() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         assert_eq!(
             set(&mut jar, "http://h/", "s=1; Secure"),
             Stored::Ignored(Ignored::SecureOverHttp)
@@ -612,7 +718,8 @@ mod tests {
 
     #[test]
     fn max_age_runs_on_the_session_clock() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         set(&mut jar, "http://h/", "m=1; Max-Age=2");
         assert_eq!(header(&jar, "http://h/", 1999), "m=1");
         assert_eq!(header(&jar, "http://h/", 2000), "");
@@ -624,10 +731,12 @@ mod tests {
 
     #[test]
     fn expires_is_relative_to_the_server_date() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         let date = parse_cookie_date(b"Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
         assert_eq!(date, 1_445_412_480);
         let u = url("http://h/");
+        let u = u.as_ref();
         let now = Instant::from_millis(10_000);
         let h = b"e=1; Expires=Wed, 21 Oct 2015 07:29:00 GMT";
         jar.store(h, &u, now, Some(date), None).unwrap();
@@ -645,7 +754,8 @@ mod tests {
 
     #[test]
     fn replacement_keeps_one_cookie_per_name_domain_path() {
-        let mut jar: CookieJar = CookieJar::default();
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
         set(&mut jar, "http://h/", "a=1");
         assert_eq!(set(&mut jar, "http://h/", "a=2"), Stored::Replaced);
         set(&mut jar, "http://h/", "a=3; Path=/x");
@@ -655,7 +765,9 @@ mod tests {
 
     #[test]
     fn full_jar_evicts_oldest_and_counts() {
-        let mut jar: CookieJar<2> = CookieJar::default();
+        // Room for exactly two of these cookies (24 bytes of bookkeeping, 4 of data each).
+        let mut area = [0u8; 2 * (ENTRY_OVERHEAD + 4)];
+        let mut jar = CookieJar::new(&mut area);
         set(&mut jar, "http://h/", "a=1");
         set(&mut jar, "http://h/", "b=2");
         assert_eq!(set(&mut jar, "http://h/", "c=3"), Stored::Evicted);
@@ -665,17 +777,20 @@ mod tests {
 
     #[test]
     fn oversized_and_malformed() {
-        let mut jar: CookieJar<4, 16> = CookieJar::default();
+        let mut area = [0u8; ENTRY_OVERHEAD + 16];
+        let mut jar = CookieJar::new(&mut area);
         let big = "n=0123456789abcdef";
         assert_eq!(
             jar.store(
                 big.as_bytes(),
-                &url("http://h/"),
+                &url("http://h/").as_ref(),
                 Instant::from_millis(0),
                 None,
                 None
             ),
-            Err(TooLarge)
+            Err(TooLarge {
+                needed: ENTRY_OVERHEAD + 1 + 16 + 1 + 1
+            })
         );
         assert_eq!(
             set(&mut jar, "http://h/", "novalue"),
@@ -685,6 +800,27 @@ mod tests {
             set(&mut jar, "http://h/", "=v"),
             Stored::Ignored(Ignored::Malformed)
         );
+    }
+
+    #[test]
+    fn one_large_cookie_fits_where_the_area_allows() {
+        let mut area = [0u8; 5000];
+        let mut jar = CookieJar::new(&mut area);
+        let value = "v".repeat(4000);
+        let header = std::format!("big={value}");
+        assert_eq!(set(&mut jar, "https://h/", &header), Stored::Added);
+        assert_eq!(header_of(&jar), std::format!("big={value}"));
+        // Small ones fill the rest; the big one goes first when room runs out.
+        for i in 0..40 {
+            set(&mut jar, "https://h/", &std::format!("c{i}=1"));
+        }
+        assert!(jar.evictions() >= 1);
+        assert!(!header_of(&jar).contains("big="));
+        assert!(jar.used() <= 5000);
+    }
+
+    fn header_of(jar: &CookieJar<'_>) -> String {
+        header(jar, "https://h/", 0)
     }
 
     #[test]

@@ -7,30 +7,63 @@
 use core::fmt;
 
 /// Appends to `buf`; bytes that do not fit are counted, not written.
+///
+/// A cursor may also start `skip` bytes into the output: it then writes the window
+/// `[skip, skip + buf.len())` of what is put through it. Streaming writers use that to produce
+/// a long output piece by piece into a small buffer, writing the same bytes each time.
 #[derive(Debug)]
 pub(crate) struct Cursor<'b> {
     buf: &'b mut [u8],
+    skip: usize,
+    /// Bytes put so far, counted from the start of the whole output.
     len: usize,
 }
 
 impl<'b> Cursor<'b> {
     pub(crate) fn new(buf: &'b mut [u8]) -> Self {
-        Cursor { buf, len: 0 }
+        Cursor {
+            buf,
+            skip: 0,
+            len: 0,
+        }
+    }
+
+    /// A cursor that writes the output from byte `skip` on.
+    pub(crate) fn from_offset(buf: &'b mut [u8], skip: usize) -> Self {
+        Cursor { buf, skip, len: 0 }
     }
 
     pub(crate) fn put(&mut self, bytes: &[u8]) {
-        let end = self.len.saturating_add(bytes.len());
-        if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(bytes);
-        }
+        let start = self.len;
+        let end = start.saturating_add(bytes.len());
         self.len = end;
+        if end <= self.skip {
+            return;
+        }
+        // The part of `bytes` that falls in the window, and where it goes in `buf`.
+        let from = self.skip.saturating_sub(start);
+        let at = start.saturating_sub(self.skip);
+        let room = self.buf.len().saturating_sub(at);
+        let take = (bytes.len() - from).min(room);
+        if let (Some(dst), Some(src)) = (
+            self.buf.get_mut(at..at + take),
+            bytes.get(from..from + take),
+        ) {
+            dst.copy_from_slice(src);
+        }
+    }
+
+    /// The whole output's length, and how many bytes of the window were written.
+    pub(crate) fn window(&self) -> (usize, usize) {
+        let written = self.len.saturating_sub(self.skip).min(self.buf.len());
+        (self.len, written)
     }
 
     pub(crate) fn put_str(&mut self, s: &str) {
         self.put(s.as_bytes());
     }
 
-    /// `Ok(len)` when everything fit, else `Err(needed)`.
+    /// `Ok(len)` when everything fit, else `Err(needed)` (for a cursor that skips nothing).
     pub(crate) fn finish(self) -> Result<usize, usize> {
         if self.len <= self.buf.len() {
             Ok(self.len)
@@ -63,5 +96,26 @@ mod tests {
         c.put(b"abcd");
         assert_eq!(c.finish(), Ok(4));
         assert_eq!(&buf, b"abcd");
+    }
+
+    #[test]
+    fn a_window_writes_the_same_bytes_piece_by_piece() {
+        let whole = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut out = std::vec::Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut buf = [0u8; 3];
+            let mut c = Cursor::from_offset(&mut buf, offset);
+            c.put(&whole[..5]);
+            c.put(&whole[5..]);
+            let (total, written) = c.window();
+            assert_eq!(total, whole.len());
+            out.extend_from_slice(&buf[..written]);
+            offset += written;
+            if written == 0 {
+                break;
+            }
+        }
+        assert_eq!(out, whole);
     }
 }

@@ -18,25 +18,37 @@ use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::json::{write_escaped, Escaping};
 use crate::session::Session;
-use crate::trace::{write_url, HopRecord, Trace};
+use crate::trace::{write_url, Counters, HopRecord, HopSource};
 
 /// How much of a non-JSON final body `debug.final_body_preview` shows.
 pub const BODY_PREVIEW_BYTES: usize = 512;
 
-/// The `debug` part: the trace and what the driver knows about the device.
-#[derive(Clone, Copy)]
-pub struct Debug<'a, const URL: usize, const N: usize> {
-    /// The session's trace.
-    pub trace: &'a Trace<URL, N>,
+/// The `debug` part: the hop records, the counters and what the driver knows about the device.
+pub struct Debug<'a, H: HopSource + ?Sized> {
+    /// The hop records the driver collected.
+    pub hops: &'a H,
+    /// The session's counters.
+    pub counters: Counters,
     /// `device_info` members, e.g. `("platform","linux")`, `("interface","wwan0")`.
     pub device_info: &'a [(&'a str, &'a str)],
     /// Show secrets (from the policy).
     pub raw: bool,
 }
 
-impl<const URL: usize, const N: usize> fmt::Debug for Debug<'_, URL, N> {
+impl<H: HopSource + ?Sized> Clone for Debug<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: HopSource + ?Sized> Copy for Debug<'_, H> {}
+
+impl<H: HopSource + ?Sized> fmt::Debug for Debug<'_, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Debug").field("raw", &self.raw).finish()
+        f.debug_struct("Debug")
+            .field("hops", &self.hops.hop_count())
+            .field("raw", &self.raw)
+            .finish()
     }
 }
 
@@ -63,38 +75,39 @@ impl fmt::Display for EnvelopeError {
     }
 }
 
-impl<
-        const URL: usize,
-        const HEAD: usize,
-        const BODY: usize,
-        const COOKIES: usize,
-        const TRACE: usize,
-    > Session<URL, HEAD, BODY, COOKIES, TRACE>
-{
-    /// Writes the finished check's envelope into `buf`. With `device_info`, the `debug` object
-    /// is added (secrets redacted unless the policy's `raw_trace` is set).
-    pub fn write_envelope(
+impl Session<'_> {
+    /// Writes the finished check's envelope into `buf`, without the `debug` object.
+    pub fn write_envelope(&self, buf: &mut [u8]) -> Result<usize, EnvelopeError> {
+        let outcome = self.outcome().ok_or(EnvelopeError::NotFinished)?;
+        write_envelope::<[HopRecord<'_>]>(buf, outcome.as_ref(), self.hop(), None)
+    }
+
+    /// Writes the finished check's envelope with the `debug` object: the hop records the driver
+    /// collected, the session's counters and `device_info` (secrets redacted unless the policy's
+    /// `raw_trace` is set).
+    pub fn write_debug_envelope<H: HopSource + ?Sized>(
         &self,
         buf: &mut [u8],
-        device_info: Option<&[(&str, &str)]>,
+        hops: &H,
+        device_info: &[(&str, &str)],
     ) -> Result<usize, EnvelopeError> {
         let outcome = self.outcome().ok_or(EnvelopeError::NotFinished)?;
-        let hops = self.hop();
-        let debug = device_info.map(|device_info| Debug {
-            trace: self.trace(),
+        let debug = Debug {
+            hops,
+            counters: self.counters(),
             device_info,
             raw: self.policy().raw_trace,
-        });
-        write_envelope(buf, outcome.as_ref(), hops, debug)
+        };
+        write_envelope(buf, outcome.as_ref(), self.hop(), Some(debug))
     }
 }
 
 /// Writes the envelope of `outcome` into `buf`; returns its length.
-pub fn write_envelope<const URL: usize, const N: usize>(
+pub fn write_envelope<H: HopSource + ?Sized>(
     buf: &mut [u8],
     outcome: Result<&Completion<'_>, &Error>,
     hops: u8,
-    debug: Option<Debug<'_, URL, N>>,
+    debug: Option<Debug<'_, H>>,
 ) -> Result<usize, EnvelopeError> {
     let mut out = Cursor::new(buf);
     // Writing into a Cursor never fails: it counts what does not fit.
@@ -103,11 +116,11 @@ pub fn write_envelope<const URL: usize, const N: usize>(
         .map_err(|needed| EnvelopeError::BufferTooSmall { needed })
 }
 
-fn write_all<const URL: usize, const N: usize>(
+fn write_all<H: HopSource + ?Sized>(
     out: &mut Cursor<'_>,
     outcome: Result<&Completion<'_>, &Error>,
     hops: u8,
-    debug: Option<Debug<'_, URL, N>>,
+    debug: Option<Debug<'_, H>>,
 ) -> fmt::Result {
     out.write_char('{')?;
     let mut preview: Option<&[u8]> = None;
@@ -157,9 +170,9 @@ fn write_all<const URL: usize, const N: usize>(
     out.write_char('}')
 }
 
-fn write_debug<const URL: usize, const N: usize>(
+fn write_debug<H: HopSource + ?Sized>(
     out: &mut Cursor<'_>,
-    debug: &Debug<'_, URL, N>,
+    debug: &Debug<'_, H>,
     preview: Option<&[u8]>,
 ) -> fmt::Result {
     out.write_str("{\"device_info\":{")?;
@@ -172,30 +185,33 @@ fn write_debug<const URL: usize, const N: usize>(
         json_str(out, v)?;
     }
     out.write_str("},\"url_trace\":\"")?;
-    let hops = debug.trace.hops();
-    for (i, hop) in hops.iter().enumerate() {
-        write!(Escaping(out), "{} GET ", hop.hop)?;
-        write_url(hop.url.as_str(), debug.raw, &mut Escaping(out))?;
-        match hop.status {
+    let hops = debug.hops;
+    let count = hops.hop_count();
+    for i in 0..count {
+        let Some(hop) = hops.hop(i) else { continue };
+        write!(Escaping(out), "{} GET ", hop.info.hop)?;
+        write_url(hop.url, debug.raw, &mut Escaping(out))?;
+        match hop.info.status {
             Some(status) => write!(Escaping(out), " -> {status}")?,
             None => out.write_str(" -> (no response)")?,
         }
-        if i + 1 < hops.len() {
+        if i + 1 < count {
             out.write_str("\\n")?;
         }
     }
     out.write_str("\",\"hops\":[")?;
-    for (i, hop) in hops.iter().enumerate() {
+    for i in 0..count {
+        let Some(hop) = hops.hop(i) else { continue };
         if i > 0 {
             out.write_char(',')?;
         }
-        write_hop(out, hop, hops.get(i + 1), debug.raw)?;
+        write_hop(out, hop, hops.hop(i + 1), debug.raw)?;
     }
-    let t = debug.trace;
+    let c = debug.counters;
     write!(
         out,
         "],\"hops_not_recorded\":{},\"connections\":{},\"tls_handshakes\":{},\"cookie_evictions\":{}",
-        t.hops_not_recorded, t.connections, t.tls_handshakes, t.cookie_evictions
+        hops.not_recorded(), c.connections, c.tls_handshakes, c.cookie_evictions
     )?;
     if let Some(raw) = preview {
         let shown = raw
@@ -213,21 +229,22 @@ fn write_debug<const URL: usize, const N: usize>(
     out.write_char('}')
 }
 
-fn write_hop<const URL: usize>(
+fn write_hop(
     out: &mut Cursor<'_>,
-    hop: &HopRecord<URL>,
-    next: Option<&HopRecord<URL>>,
+    record: HopRecord<'_>,
+    next: Option<HopRecord<'_>>,
     raw: bool,
 ) -> fmt::Result {
+    let hop = record.info;
     write!(out, "{{\"hop\":{},\"method\":\"GET\",\"url\":\"", hop.hop)?;
-    write_url(hop.url.as_str(), raw, &mut Escaping(out))?;
+    write_url(record.url, raw, &mut Escaping(out))?;
     out.write_char('"')?;
     if let Some(status) = hop.status {
         write!(out, ",\"status\":{status}")?;
     }
     if let Some(next) = next {
         out.write_str(",\"location\":\"")?;
-        write_url(next.url.as_str(), raw, &mut Escaping(out))?;
+        write_url(next.url, raw, &mut Escaping(out))?;
         out.write_char('"')?;
     }
     write!(

@@ -5,6 +5,7 @@ use core::fmt;
 
 use crate::request::RequestError;
 use crate::response::{Part, ResponseError};
+use crate::storage::Area;
 use crate::url::UrlError;
 
 /// A failure the driver reports instead of bytes (`Input::TransportFailed`).
@@ -217,11 +218,17 @@ pub enum Error {
         /// What failed.
         error: TlsError,
     },
-    /// The bearer token is longer than the session can hold.
-    TokenTooLong {
-        /// The capacity in bytes.
-        limit: usize,
+    /// An area of the caller's storage is too small for what the session must keep there.
+    Storage {
+        /// Which area.
+        area: Area,
+        /// Bytes it would take (at least).
+        needed: usize,
+        /// Bytes the area has for it.
+        have: usize,
     },
+    /// A setting that may be given once, before the check starts, was given again or late.
+    AlreadyStarted,
     /// A JSON final body larger than the limit, or a non-JSON one beyond the discard limit.
     FinalBodyTooLarge {
         /// The hop.
@@ -229,12 +236,14 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
-    /// A `Set-Cookie` larger than a cookie slot.
+    /// A `Set-Cookie` larger than the whole cookie area.
     CookieTooLarge {
         /// The hop.
         hop: u8,
-        /// The slot size in bytes.
+        /// The cookie area's size in bytes.
         limit: usize,
+        /// Bytes the cookie takes in the area.
+        needed: usize,
     },
     /// The request could not be written (the driver's buffer is too small, or a bad value).
     Request {
@@ -276,7 +285,8 @@ impl Error {
             | Error::TooManyRedirects { .. } => ErrorCode::RedirectError,
             Error::InvalidUrl { .. }
             | Error::Response { .. }
-            | Error::TokenTooLong { .. }
+            | Error::Storage { .. }
+            | Error::AlreadyStarted
             | Error::FinalBodyTooLarge { .. }
             | Error::CookieTooLarge { .. }
             | Error::Request { .. } => ErrorCode::SdkError,
@@ -286,7 +296,10 @@ impl Error {
     /// The hop the failure happened on, if any.
     pub fn hop(&self) -> Option<u8> {
         match *self {
-            Error::InsecureStart | Error::InvalidUrl { .. } | Error::TokenTooLong { .. } => None,
+            Error::InsecureStart
+            | Error::InvalidUrl { .. }
+            | Error::Storage { .. }
+            | Error::AlreadyStarted => None,
             Error::ForbiddenScheme { hop }
             | Error::BadLocation { hop, .. }
             | Error::MissingLocation { hop, .. }
@@ -377,8 +390,13 @@ impl fmt::Display for Error {
                 write!(f, "hop {hop}: the server closed the connection mid-{part}")
             }
             Error::Response { hop, error } => write!(f, "hop {hop}: {error}"),
-            Error::TokenTooLong { limit } => {
-                write!(f, "the access token is longer than {limit} bytes")
+            Error::Storage { area, needed, have } => write!(
+                f,
+                "the {} storage area is too small: {needed} bytes needed, {have} available",
+                area.as_str()
+            ),
+            Error::AlreadyStarted => {
+                f.write_str("the session was already configured or started; set it up once")
             }
             Error::FinalBodyTooLarge { hop, limit } => {
                 write!(
@@ -386,12 +404,10 @@ impl fmt::Display for Error {
                     "hop {hop}: final body larger than the {limit}-byte limit"
                 )
             }
-            Error::CookieTooLarge { hop, limit } => {
-                write!(
-                    f,
-                    "hop {hop}: a Set-Cookie is larger than the {limit}-byte cookie slot"
-                )
-            }
+            Error::CookieTooLarge { hop, limit, needed } => write!(
+                f,
+                "hop {hop}: a Set-Cookie needs {needed} bytes, more than the {limit}-byte cookie area"
+            ),
             Error::Request { hop, error } => write!(f, "hop {hop}: {error}"),
         }
     }

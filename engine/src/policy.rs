@@ -1,5 +1,6 @@
 //! What the caller decides at run time: redirect rules, deadlines and limits. Storage sizes are
-//! the session's const generics; everything here may be smaller than those, never larger.
+//! the lengths of the areas the caller lends ([`crate::storage`]); a limit here may be smaller
+//! than its area, never larger.
 
 use core::time::Duration;
 
@@ -66,8 +67,11 @@ pub struct Policy {
     pub max_redirects: u8,
     /// Allow the first URL to be plain `http` (the official SDKs require https).
     pub allow_http_start: bool,
-    /// The driver can keep a connection for the next hop (`Connection: keep-alive`).
+    /// The driver can keep a connection for a later hop (`Connection: keep-alive`).
     pub reuse_connections: bool,
+    /// Connections open at once (the pool's size), at most the storage's connection slots.
+    /// 1 keeps one connection at a time, as small firmware may want.
+    pub max_connections: u8,
     /// The platform part of `User-Agent`, e.g. `linux` or `android`.
     pub platform: &'static str,
     /// Show secrets (token, cookie values, `code`) in traces. Off by default.
@@ -84,6 +88,7 @@ impl Default for Policy {
             max_redirects: 10,
             allow_http_start: false,
             reuse_connections: true,
+            max_connections: 4,
             platform: "",
             raw_trace: false,
             timeouts: Timeouts::default(),

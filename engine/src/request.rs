@@ -18,7 +18,7 @@
 use core::fmt;
 
 use crate::cursor::Cursor;
-use crate::url::Url;
+use crate::url::UrlRef;
 
 /// The `Accept` value: some operators only redirect browser-like clients.
 pub const ACCEPT: &str = "text/html,application/xhtml+xml,application/xml,*/*";
@@ -51,9 +51,9 @@ impl CookieSource for &[(&[u8], &[u8])] {
 
 /// One hop's request.
 #[derive(Clone, Copy)]
-pub struct Request<'a, const N: usize> {
+pub struct Request<'a> {
     /// The URL to request.
-    pub url: &'a Url<N>,
+    pub url: &'a UrlRef<'a>,
     /// The platform part of `User-Agent` (for example `linux` or `android`).
     pub platform: &'a str,
     /// `keep-alive` or `close`.
@@ -64,7 +64,7 @@ pub struct Request<'a, const N: usize> {
     pub bearer_token: Option<&'a str>,
 }
 
-impl<const N: usize> fmt::Debug for Request<'_, N> {
+impl fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("url", &self.url)
@@ -124,16 +124,28 @@ fn check_value(value: &[u8], field: HeaderField) -> Result<(), RequestError> {
 }
 
 /// Writes `req` into `buf` and returns the number of bytes written.
-pub fn write_request<const N: usize>(
+pub fn write_request(buf: &mut [u8], req: &Request<'_>) -> Result<usize, RequestError> {
+    let (total, written) = write_request_from(buf, req, 0)?;
+    if written < total {
+        return Err(RequestError::BufferTooSmall { needed: total });
+    }
+    Ok(written)
+}
+
+/// Writes the bytes of `req` from byte `offset` on into `buf`, as many as fit; returns the whole
+/// request's length and how many bytes were written. Called again with `offset` advanced by
+/// what was sent, it streams a request of any size through a small buffer.
+pub fn write_request_from(
     buf: &mut [u8],
-    req: &Request<'_, N>,
-) -> Result<usize, RequestError> {
+    req: &Request<'_>,
+    offset: usize,
+) -> Result<(usize, usize), RequestError> {
     check_value(req.platform.as_bytes(), HeaderField::UserAgent)?;
     if let Some(token) = req.bearer_token {
         check_value(token.as_bytes(), HeaderField::Authorization)?;
     }
 
-    let mut out = Cursor::new(buf);
+    let mut out = Cursor::from_offset(buf, offset);
     out.put_str("GET ");
     out.put_str(req.url.target());
     out.put_str(" HTTP/1.1\r\nHost: ");
@@ -182,19 +194,19 @@ pub fn write_request<const N: usize>(
         out.put_str("\r\n");
     }
     out.put_str("\r\n");
-    out.finish()
-        .map_err(|needed| RequestError::BufferTooSmall { needed })
+    Ok(out.window())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn url(s: &str) -> Url<256> {
-        Url::parse(s.as_bytes()).unwrap()
+    fn url(s: &str) -> UrlRef<'static> {
+        let owned = std::boxed::Box::new(crate::url::Url::<256>::parse(s.as_bytes()).unwrap());
+        std::boxed::Box::leak(owned).as_ref()
     }
 
-    fn write(req: &Request<'_, 256>) -> Result<heapless::Vec<u8, 1024>, RequestError> {
+    fn write(req: &Request<'_>) -> Result<heapless::Vec<u8, 1024>, RequestError> {
         let mut buf = [0u8; 1024];
         let n = write_request(&mut buf, req)?;
         Ok(heapless::Vec::from_slice(&buf[..n]).unwrap())

@@ -19,8 +19,6 @@
 
 use core::fmt;
 
-use heapless::Vec;
-
 use crate::chunked::{Chunk, ChunkError, ChunkedDecoder};
 
 /// Default head staging capacity in bytes (also the default `max_head_bytes` limit).
@@ -145,25 +143,72 @@ pub enum Framing {
     UntilClose,
 }
 
-/// What one [`ResponseReader::step`] found.
+/// What one [`ResponseReader::step`] found. `'h` is the head's lifetime (the caller's staging
+/// area, or the input itself when a head arrives whole), `'i` the input's.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Step<'i> {
+pub enum Step<'h, 'i> {
     /// All input was consumed and the response is not complete.
     NeedMore,
     /// An interim response with this status was read and skipped.
     Informational(u16),
-    /// The final head was parsed; read it through the reader's accessors.
-    Head,
+    /// The final head was parsed.
+    Head(Head<'h>),
     /// A piece of de-framed body, a slice of the input.
     Body(&'i [u8]),
     /// The response is complete; any input after it was not consumed.
     Complete,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    name: (u32, u32),
-    value: (u32, u32),
+/// A parsed response head, borrowed from wherever its bytes are. Valid HTTP/1.x: httparse has
+/// accepted it, and any obs-fold has become spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head<'h> {
+    /// The status code.
+    pub status: u16,
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub minor_version: u8,
+    raw: &'h [u8],
+}
+
+impl<'h> Head<'h> {
+    /// The head's bytes, status line to blank line.
+    pub fn as_bytes(&self) -> &'h [u8] {
+        self.raw
+    }
+
+    /// All header fields, in order, as (name, value) with surrounding whitespace trimmed.
+    pub fn headers(&self) -> impl Iterator<Item = (&'h [u8], &'h [u8])> + 'h {
+        let raw = self.raw;
+        let mut rest = raw
+            .iter()
+            .position(|&b| b == b'\n')
+            .and_then(|i| raw.get(i + 1..))
+            .unwrap_or_default();
+        core::iter::from_fn(move || {
+            let nl = rest.iter().position(|&b| b == b'\n')?;
+            let line = rest.get(..nl)?;
+            rest = rest.get(nl + 1..).unwrap_or_default();
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (name, value) = line.split_at(colon);
+            Some((name.trim_ascii_end(), value.get(1..)?.trim_ascii()))
+        })
+    }
+
+    /// Every value of the header `name` (case-insensitive), in order.
+    pub fn header_values<'n>(&self, name: &'n str) -> impl Iterator<Item = &'h [u8]> + 'n
+    where
+        'h: 'n,
+    {
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of the header `name`.
+    pub fn header(&self, name: &str) -> Option<&'h [u8]> {
+        self.header_values(name).next()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -173,15 +218,15 @@ enum Stage {
     Complete,
 }
 
-/// Reads one response (after any 1xx) at a time. `HEAD` is the staging capacity in bytes,
-/// `HEADERS` the header-field capacity; a head beyond either is an error.
+/// Reads one response (after any 1xx) at a time. It keeps only state: the caller lends the area
+/// where a head that arrives in pieces is staged (`stage` in [`ResponseReader::step`]), and a head
+/// that arrives whole is parsed where it is. `HEADERS` is how many header fields a head may have
+/// (httparse's array, on the stack while parsing).
 #[derive(Clone)]
-pub struct ResponseReader<
-    const HEAD: usize = DEFAULT_HEAD_CAPACITY,
-    const HEADERS: usize = DEFAULT_MAX_HEADERS,
-> {
+pub struct ResponseReader<const HEADERS: usize = DEFAULT_MAX_HEADERS> {
     stage: Stage,
-    head: Vec<u8, HEAD>,
+    /// Head bytes staged so far.
+    staged: usize,
     head_limit: usize,
     /// Line-end scanner state: 0 mid-line, 1 after LF, 2 after LF CR.
     scan: u8,
@@ -189,52 +234,71 @@ pub struct ResponseReader<
     request_was_head: bool,
     status: u16,
     minor_version: u8,
-    spans: Vec<Span, HEADERS>,
+    keep_alive: bool,
 }
 
-impl<const HEAD: usize, const HEADERS: usize> fmt::Debug for ResponseReader<HEAD, HEADERS> {
+impl<const HEADERS: usize> fmt::Debug for ResponseReader<HEADERS> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseReader")
             .field("stage", &self.stage)
             .field("status", &self.status)
-            .field("head_bytes", &self.head.len())
+            .field("staged", &self.staged)
             .finish()
     }
 }
 
-impl<const HEAD: usize, const HEADERS: usize> Default for ResponseReader<HEAD, HEADERS> {
+impl<const HEADERS: usize> Default for ResponseReader<HEADERS> {
     fn default() -> Self {
-        Self::new(HEAD, false)
+        Self::new(DEFAULT_HEAD_CAPACITY, false)
     }
 }
 
-impl<const HEAD: usize, const HEADERS: usize> ResponseReader<HEAD, HEADERS> {
+/// What parsing a complete head found.
+struct Parsed {
+    len: usize,
+    status: u16,
+    minor_version: u8,
+    framing: Framing,
+    keep_alive: bool,
+    folded: bool,
+}
+
+impl<const HEADERS: usize> ResponseReader<HEADERS> {
     /// A reader for the response to a `GET` (or, with `request_was_head`, a `HEAD`), accepting
-    /// heads of at most `head_limit` bytes (capped at `HEAD`).
+    /// heads of at most `head_limit` bytes (and at most the staging area's size).
     pub fn new(head_limit: usize, request_was_head: bool) -> Self {
         ResponseReader {
             stage: Stage::Head,
-            head: Vec::new(),
-            head_limit: head_limit.min(HEAD),
+            staged: 0,
+            head_limit,
             scan: 0,
             informational: 0,
             request_was_head,
             status: 0,
             minor_version: 1,
-            spans: Vec::new(),
+            keep_alive: false,
         }
     }
 
     /// Forgets the last response and gets ready for the next one on the same connection.
     pub fn reset(&mut self, request_was_head: bool) {
-        let limit = self.head_limit;
-        *self = Self::new(limit, request_was_head);
+        *self = Self::new(self.head_limit, request_was_head);
     }
 
-    /// Consumes what it can of `input`; returns the bytes consumed and what was found.
-    pub fn step<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Step<'i>), ResponseError> {
+    /// Sets the head limit for the next head.
+    pub fn set_head_limit(&mut self, limit: usize) {
+        self.head_limit = limit;
+    }
+
+    /// Consumes what it can of `input`; returns the bytes consumed and what was found. `stage`
+    /// is where a head that arrives in pieces is collected; pass the same area every time.
+    pub fn step<'h, 'i: 'h>(
+        &mut self,
+        stage: &'h mut [u8],
+        input: &'i [u8],
+    ) -> Result<(usize, Step<'h, 'i>), ResponseError> {
         match &mut self.stage {
-            Stage::Head => self.step_head(input),
+            Stage::Head => self.step_head(stage, input),
             Stage::Body(framing) => {
                 let (n, step) = match framing {
                     Framing::None => (0, Step::Complete),
@@ -269,11 +333,7 @@ impl<const HEAD: usize, const HEADERS: usize> ResponseReader<HEAD, HEADERS> {
     pub fn eof(&mut self) -> Result<(), ResponseError> {
         match &self.stage {
             Stage::Complete => Ok(()),
-            Stage::Body(Framing::UntilClose) => {
-                self.stage = Stage::Complete;
-                Ok(())
-            }
-            Stage::Body(Framing::None | Framing::Length(0)) => {
+            Stage::Body(Framing::UntilClose | Framing::None | Framing::Length(0)) => {
                 self.stage = Stage::Complete;
                 Ok(())
             }
@@ -282,7 +342,19 @@ impl<const HEAD: usize, const HEADERS: usize> ResponseReader<HEAD, HEADERS> {
         }
     }
 
-    fn step_head<'i>(&mut self, input: &'i [u8]) -> Result<(usize, Step<'i>), ResponseError> {
+    fn step_head<'h, 'i: 'h>(
+        &mut self,
+        stage: &'h mut [u8],
+        input: &'i [u8],
+    ) -> Result<(usize, Step<'h, 'i>), ResponseError> {
+        let limit = self.head_limit.min(stage.len());
+        if self.staged == 0 {
+            // The usual case: the whole head is in this input. Parse it where it is.
+            if let Some(parsed) = self.parse::<true>(input, limit)? {
+                let raw = input.get(..parsed.len).unwrap_or_default();
+                return Ok((parsed.len, self.accept(parsed, raw)?));
+            }
+        }
         let mut end = None;
         for (i, &b) in input.iter().enumerate() {
             self.scan = match (self.scan, b) {
@@ -296,40 +368,37 @@ impl<const HEAD: usize, const HEADERS: usize> ResponseReader<HEAD, HEADERS> {
             };
         }
         let take = end.unwrap_or(input.len());
-        if self.head.len() + take > self.head_limit {
-            return Err(ResponseError::HeadTooLarge {
-                limit: self.head_limit,
-            });
+        let total = self.staged + take;
+        if total > limit {
+            return Err(ResponseError::HeadTooLarge { limit });
         }
-        self.head
-            .extend_from_slice(input.get(..take).unwrap_or_default())
-            .map_err(|_| ResponseError::HeadTooLarge {
-                limit: self.head_limit,
-            })?;
+        stage
+            .get_mut(self.staged..total)
+            .ok_or(ResponseError::HeadTooLarge { limit })?
+            .copy_from_slice(input.get(..take).unwrap_or_default());
+        self.staged = total;
         if end.is_none() {
             return Ok((take, Step::NeedMore));
         }
         self.scan = 0;
-        self.parse_head()?;
-        if (100..200).contains(&self.status) {
-            if self.status == 101 {
-                return Err(ResponseError::UnexpectedSwitchingProtocols);
-            }
-            self.informational += 1;
-            if self.informational > MAX_INFORMATIONAL {
-                return Err(ResponseError::TooManyInformational);
-            }
-            let status = self.status;
-            self.head.clear();
-            self.spans.clear();
-            return Ok((take, Step::Informational(status)));
+        self.staged = 0;
+        let staged = stage.get_mut(..total).unwrap_or_default();
+        let parsed = self
+            .parse::<false>(staged, limit)?
+            .ok_or(ResponseError::MalformedHead(HeadSyntax::NewLine))?;
+        if parsed.folded {
+            unfold(staged);
         }
-        let framing = self.framing()?;
-        self.stage = Stage::Body(framing);
-        Ok((take, Step::Head))
+        Ok((take, self.accept(parsed, staged)?))
     }
 
-    fn parse_head(&mut self) -> Result<(), ResponseError> {
+    /// Runs httparse over `bytes`. `None` when the head is not complete there (or, on the fast
+    /// path, when it uses obs-fold, which needs a copy it can rewrite).
+    fn parse<const FAST: bool>(
+        &self,
+        bytes: &[u8],
+        limit: usize,
+    ) -> Result<Option<Parsed>, ResponseError> {
         let mut headers = [httparse::EMPTY_HEADER; HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         let mut config = httparse::ParserConfig::default();
@@ -337,76 +406,116 @@ impl<const HEAD: usize, const HEADERS: usize> ResponseReader<HEAD, HEADERS> {
             .allow_obsolete_multiline_headers_in_responses(true)
             .allow_spaces_after_header_name_in_responses(true)
             .allow_multiple_spaces_in_response_status_delimiters(true);
-        let parsed = config.parse_response(&mut response, &self.head);
-        match parsed {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(ResponseError::MalformedHead(HeadSyntax::NewLine))
-            }
+        let len = match config.parse_response(&mut response, bytes) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            // The staged path gives the same verdict, after the size limit, as for a head in
+            // pieces.
+            Err(_) if FAST => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(ResponseError::TooManyHeaders { limit: HEADERS })
             }
             Err(e) => return Err(ResponseError::MalformedHead(syntax(e))),
+        };
+        if len > limit {
+            return Err(ResponseError::HeadTooLarge { limit });
         }
-        self.status = response.code.unwrap_or(0);
-        self.minor_version = response.version.unwrap_or(1);
-        let base = self.head.as_ptr() as usize;
-        self.spans.clear();
-        for h in response.headers.iter() {
-            let offset = |s: &[u8]| {
-                let start = (s.as_ptr() as usize).wrapping_sub(base);
-                (start as u32, (start + s.len()) as u32)
-            };
-            let span = Span {
-                name: offset(h.name.as_bytes()),
-                value: offset(h.value),
-            };
-            // Cannot fail: httparse returned at most HEADERS headers.
-            let _ = self.spans.push(span);
+        let folded = response
+            .headers
+            .iter()
+            .any(|h| h.value.iter().any(|&b| matches!(b, b'\r' | b'\n')));
+        if FAST && folded {
+            return Ok(None);
         }
-        // RFC 9112 §5.2: a recipient replaces each obs-fold with spaces before using the value.
-        for span in &self.spans {
-            let (start, end) = (span.value.0 as usize, span.value.1 as usize);
-            if let Some(value) = self.head.get_mut(start..end) {
-                for b in value.iter_mut().filter(|b| matches!(**b, b'\r' | b'\n')) {
-                    *b = b' ';
-                }
-            }
-        }
-        Ok(())
+        let status = response.code.unwrap_or(0);
+        let minor_version = response.version.unwrap_or(1);
+        let (framing, keep_alive) = self.framing(
+            status,
+            minor_version,
+            response.headers.iter().map(|h| (h.name, h.value)),
+        )?;
+        Ok(Some(Parsed {
+            len,
+            status,
+            minor_version,
+            framing,
+            keep_alive,
+            folded,
+        }))
     }
 
-    fn framing(&self) -> Result<Framing, ResponseError> {
-        if self.request_was_head || self.status == 204 || self.status == 304 {
-            return Ok(Framing::None);
+    fn accept<'h, 'i>(
+        &mut self,
+        parsed: Parsed,
+        raw: &'h [u8],
+    ) -> Result<Step<'h, 'i>, ResponseError> {
+        self.status = parsed.status;
+        self.minor_version = parsed.minor_version;
+        if (100..200).contains(&parsed.status) {
+            if parsed.status == 101 {
+                return Err(ResponseError::UnexpectedSwitchingProtocols);
+            }
+            self.informational += 1;
+            if self.informational > MAX_INFORMATIONAL {
+                return Err(ResponseError::TooManyInformational);
+            }
+            return Ok(Step::Informational(parsed.status));
+        }
+        self.keep_alive = parsed.keep_alive && !matches!(parsed.framing, Framing::UntilClose);
+        self.stage = Stage::Body(parsed.framing);
+        Ok(Step::Head(Head {
+            status: parsed.status,
+            minor_version: parsed.minor_version,
+            raw,
+        }))
+    }
+
+    /// RFC 9112 §6.3 body framing, and whether the server lets the connection stay open.
+    fn framing<'a>(
+        &self,
+        status: u16,
+        minor_version: u8,
+        headers: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
+    ) -> Result<(Framing, bool), ResponseError> {
+        let named = |name: &'static str| {
+            headers
+                .clone()
+                .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+                .flat_map(|(_, v)| list_items(v))
+        };
+        let has = |token: &[u8]| named("connection").any(|t| t.eq_ignore_ascii_case(token));
+        let keep_alive = if minor_version >= 1 {
+            !has(b"close")
+        } else {
+            has(b"keep-alive")
+        };
+        if self.request_was_head || status == 204 || status == 304 || (100..200).contains(&status) {
+            return Ok((Framing::None, keep_alive));
         }
         let mut chunked = false;
-        let mut coded = false;
-        for value in self.header_values("transfer-encoding") {
-            for token in list_items(value) {
-                if chunked || !token.eq_ignore_ascii_case(b"chunked") {
-                    return Err(ResponseError::UnsupportedTransferCoding);
-                }
-                chunked = true;
-                coded = true;
+        for token in named("transfer-encoding") {
+            if chunked || !token.eq_ignore_ascii_case(b"chunked") {
+                return Err(ResponseError::UnsupportedTransferCoding);
             }
+            chunked = true;
         }
-        if coded {
-            return Ok(Framing::Chunked(ChunkedDecoder::new(self.head_limit)));
+        if chunked {
+            return Ok((
+                Framing::Chunked(ChunkedDecoder::new(self.head_limit)),
+                keep_alive,
+            ));
         }
         let mut length: Option<u64> = None;
-        for value in self.header_values("content-length") {
-            for item in list_items(value) {
-                let n = parse_decimal(item).ok_or(ResponseError::InvalidContentLength)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(ResponseError::ConflictingContentLength);
-                }
-                length = Some(n);
+        for item in named("content-length") {
+            let n = parse_decimal(item).ok_or(ResponseError::InvalidContentLength)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ResponseError::ConflictingContentLength);
             }
+            length = Some(n);
         }
         Ok(match length {
-            Some(n) => Framing::Length(n),
-            None => Framing::UntilClose,
+            Some(n) => (Framing::Length(n), keep_alive),
+            None => (Framing::UntilClose, false),
         })
     }
 
@@ -430,56 +539,35 @@ impl<const HEAD: usize, const HEADERS: usize> ResponseReader<HEAD, HEADERS> {
         !matches!(self.stage, Stage::Head)
     }
 
-    /// The head's size in bytes, once parsed.
-    pub fn head_len(&self) -> usize {
-        self.head.len()
-    }
-
-    /// All header fields, in order, as (name, value).
-    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.spans.iter().map(move |s| {
-            let get =
-                |(a, b): (u32, u32)| self.head.get(a as usize..b as usize).unwrap_or_default();
-            (get(s.name), get(s.value))
-        })
-    }
-
-    /// Every value of the header `name` (case-insensitive), in order.
-    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
-    }
-
-    /// The first value of the header `name`.
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
-    }
-
     /// Whether the server lets the connection stay open after this response: HTTP/1.1 without
     /// `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`, and a body that does not
     /// run to close.
     pub fn server_keeps_alive(&self) -> bool {
-        if matches!(self.stage, Stage::Body(Framing::UntilClose)) {
-            return false;
-        }
-        let has = |token: &[u8]| {
-            self.header_values("connection")
-                .flat_map(list_items)
-                .any(|t| t.eq_ignore_ascii_case(token))
-        };
-        if self.minor_version >= 1 {
-            !has(b"close")
-        } else {
-            has(b"keep-alive")
-        }
+        self.keep_alive
     }
 
     /// Whether the current body is delimited by the connection closing.
     pub fn reads_until_close(&self) -> bool {
         matches!(self.stage, Stage::Body(Framing::UntilClose))
+    }
+}
+
+/// RFC 9112 §5.2: a recipient replaces each obs-fold with spaces before using the value. The
+/// head's own line ends are kept; only a line end followed by a space or tab is a fold.
+fn unfold(head: &mut [u8]) {
+    let len = head.len();
+    for i in 0..len {
+        let next = head.get(i + 1).copied();
+        let is_fold = match head.get(i) {
+            Some(b'\n') => matches!(next, Some(b' ' | b'\t')),
+            Some(b'\r') => next == Some(b'\n') && matches!(head.get(i + 2), Some(b' ' | b'\t')),
+            _ => false,
+        };
+        if is_fold {
+            if let Some(b) = head.get_mut(i) {
+                *b = b' ';
+            }
+        }
     }
 }
 
@@ -519,18 +607,19 @@ mod tests {
     /// Reads `input` in pieces of `step` bytes; returns (status, body, complete).
     fn read(input: &[u8], step: usize) -> Result<(u16, StdVec<u8>, bool), ResponseError> {
         let mut r: ResponseReader = ResponseReader::default();
+        let mut stage = [0u8; DEFAULT_HEAD_CAPACITY];
         let mut body = StdVec::new();
         for piece in input.chunks(step.max(1)) {
             let mut rest = piece;
             loop {
-                let (n, s) = r.step(rest)?;
-                rest = &rest[n..];
+                let (n, s) = r.step(&mut stage, rest)?;
                 match s {
                     Step::NeedMore => break,
                     Step::Body(b) => body.extend_from_slice(b),
                     Step::Complete => return Ok((r.status(), body, true)),
-                    Step::Informational(_) | Step::Head => {}
+                    Step::Informational(_) | Step::Head(_) => {}
                 }
+                rest = &rest[n..];
             }
         }
         r.eof()?;
@@ -546,10 +635,15 @@ mod tests {
     #[test]
     fn zero_length_completes_without_more_input() {
         let mut r: ResponseReader = ResponseReader::default();
+        let mut stage = [0u8; 256];
         let input = b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(r.step(input).unwrap(), (input.len(), Step::Head));
-        assert_eq!(r.step(b"").unwrap(), (0, Step::Complete));
-        assert_eq!(r.header("location"), Some(&b"/x"[..]));
+        let (n, step) = r.step(&mut stage, input).unwrap();
+        let Step::Head(head) = step else {
+            panic!("{step:?}")
+        };
+        assert_eq!(n, input.len());
+        assert_eq!(head.header("location"), Some(&b"/x"[..]));
+        assert_eq!(r.step(&mut stage, b"").unwrap(), (0, Step::Complete));
         assert!(r.server_keeps_alive());
     }
 
@@ -561,9 +655,13 @@ mod tests {
             assert_eq!(res, (status, StdVec::new(), true));
         }
         let mut r: ResponseReader = ResponseReader::new(DEFAULT_HEAD_CAPACITY, true);
+        let mut stage = [0u8; 256];
         let input = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
-        assert_eq!(r.step(input).unwrap().1, Step::Head);
-        assert_eq!(r.step(b"").unwrap().1, Step::Complete);
+        assert!(matches!(
+            r.step(&mut stage, input).unwrap().1,
+            Step::Head(_)
+        ));
+        assert_eq!(r.step(&mut stage, b"").unwrap().1, Step::Complete);
     }
 
     #[test]
@@ -599,16 +697,23 @@ mod tests {
         assert_eq!(read(input, 2).unwrap(), (200, b"all of it".to_vec(), true));
 
         let mut r: ResponseReader = ResponseReader::default();
-        r.step(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+        let mut stage = [0u8; 256];
+        r.step(&mut stage, b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
             .unwrap();
         assert!(!r.server_keeps_alive());
         r.reset(false);
-        r.step(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
+        r.step(
+            &mut stage,
+            b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
         assert!(r.server_keeps_alive());
         r.reset(false);
-        r.step(b"HTTP/1.1 200 OK\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
+        r.step(
+            &mut stage,
+            b"HTTP/1.1 200 OK\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
         assert!(!r.server_keeps_alive());
     }
 
@@ -636,15 +741,26 @@ mod tests {
 
     #[test]
     fn head_and_header_limits() {
-        let mut r: ResponseReader<64> = ResponseReader::default();
+        // The limit is the smaller of the policy's and the staging area's.
+        let mut r: ResponseReader = ResponseReader::default();
+        let mut stage = [0u8; 64];
         let long =
             b"HTTP/1.1 200 OK\r\nX-Long: 0123456789012345678901234567890123456789012345\r\n\r\n";
-        assert_eq!(r.step(long), Err(ResponseError::HeadTooLarge { limit: 64 }));
+        assert_eq!(
+            r.step(&mut stage, long),
+            Err(ResponseError::HeadTooLarge { limit: 64 })
+        );
+        let mut r: ResponseReader = ResponseReader::new(64, false);
+        let mut stage = [0u8; 1024];
+        assert_eq!(
+            r.step(&mut stage, long),
+            Err(ResponseError::HeadTooLarge { limit: 64 })
+        );
 
-        let mut r: ResponseReader<1024, 2> = ResponseReader::default();
+        let mut r: ResponseReader<2> = ResponseReader::default();
         let three = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
         assert_eq!(
-            r.step(three),
+            r.step(&mut stage, three),
             Err(ResponseError::TooManyHeaders { limit: 2 })
         );
     }

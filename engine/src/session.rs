@@ -1,21 +1,31 @@
-//! The redirect session: one storable state machine that walks a check's redirect chain.
+//! The redirect session: one state machine that walks a check's redirect chain over a pool of
+//! connections, keeping only state. Every buffer is lent by the caller ([`crate::storage`]).
 //!
 //! ```text
-//!     ┌──────────── the next hop needs another connection: Close, then Connect ◄──────────┐
-//!     ▼                                                                                    │
-//!  Connecting ──Connected──► Handshaking ──► Ready ──Transmit──► Awaiting ──head: 3xx──────┤
-//!  (DNS + connect  (https only;    ▲          │                  (head deadline)            │
-//!   deadline)       TLS deadline)  │          │                                    same origin and
-//!                                  └── body read ── Draining ◄── keep-alive on both sides ──┘
-//!
-//!  Awaiting ──head: final status, or a Location under redirect_url──► Reading ──► Finished
-//!                                                          (idle deadline)      (Close, then Done)
+//!              ┌──────────── redirect: drain its body, keep the connection idle in the pool ──┐
+//!              ▼                                                                               │
+//!  Start ──idle connection to the origin? ──yes──────────────────────────────┐                 │
+//!    │ no: Connect { conn } (after closing the least recently used idle one) │                 │
+//!    ▼                                                                       ▼                 │
+//!  Connecting ──Connected──► Handshaking (https) ──► Awaiting: Transmit in pieces, then head ──┤
+//!  (DNS + connect deadline)  (TLS deadline)          (head deadline)                           │
+//!                                                        │ 3xx with a Location ────────────────┘
+//!                                                        │ final status, or the redirect prefix
+//!                                                        ▼
+//!                                       Reading (idle deadline) ──► Finished: Hop, Close…, Done
 //! ```
 //!
-//! The caller (a driver) owns the socket, the clock and the buffers. It feeds [`Input`]s, each
-//! with its monotonic `now`, through [`Session::handle_input`], and after every input drains
-//! [`Session::poll_output`] until it says [`Output::Wait`] or [`Output::Done`]. `Transmit` bytes
-//! are written into the caller's buffer. Nothing here allocates, reads a clock or panics on input.
+//! The caller (a driver) owns the sockets, the clock and the buffers. It feeds [`Input`]s, each
+//! with its monotonic `now` and the connection it concerns, through [`Session::handle_input`],
+//! and after every input drains [`Session::poll_output`] until it says [`Output::Wait`] or
+//! [`Output::Done`]. Every finished hop comes out once as [`Output::Hop`]; the session keeps only
+//! the counters the result needs. Nothing here allocates (without TLS), reads a clock or panics
+//! on input.
+//!
+//! A request goes out in as many `Transmit`s as the caller's buffer and socket need: `Sent(n)`
+//! may report any part of what was handed out, and the next `Transmit` resumes there. The
+//! request's bytes are produced again from the session's state at each step, so nothing is
+//! staged and a request of any size passes through a buffer of any size.
 //!
 //! A stale kept-alive connection (the server closed it while idle, so the reused request got no
 //! byte back) is retried once on a fresh connection, as browsers do.
@@ -24,40 +34,59 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use heapless::{String, Vec};
-
 use crate::completion::{is_json_type, BodyKind, Completion};
-use crate::cookie::{parse_cookie_date, CookieJar, Stored, DEFAULT_COOKIE_SLOTS};
+use crate::cookie::{parse_cookie_date, CookieJar, Stored};
 use crate::error::{Error, TlsError, TransportError};
 use crate::policy::Policy;
-use crate::request::{write_request, ConnectionMode, Request};
-use crate::response::{Part, ResponseError, ResponseReader, Step, DEFAULT_HEAD_CAPACITY};
+use crate::pool::{self, Connection, Life};
+use crate::request::{write_request_from, ConnectionMode, Request};
+use crate::response::{Head, Part, ResponseError, ResponseReader, Step};
+use crate::storage::{Area, Buffers};
 use crate::time::{millis_u32, Instant, WallClock};
-use crate::trace::{HopRecord, Trace};
-use crate::url::{Scheme, Url, UrlError, DEFAULT_URL_CAPACITY};
+use crate::trace::{ConnId, Counters, HopInfo, HopRecord};
+use crate::url::{join_into, parse_into, Parts, Scheme, UrlError, UrlRef};
 
-/// Default capacity for the final response body.
-pub const DEFAULT_BODY_CAPACITY: usize = 16 * 1024;
-/// Default number of hops the trace keeps (10 redirects and the final response).
-pub const DEFAULT_TRACE_HOPS: usize = 11;
-/// Longest bearer token accepted.
-pub const TOKEN_CAPACITY: usize = 2048;
+/// The most connection slots a session uses, whatever the caller lends.
+pub const MAX_POOL: usize = 32;
 
 /// What the driver tells the session. Every input comes with the caller's `now`.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
-    /// The connection asked for by the last `Connect` is up.
-    Connected(ConnectionInfo),
+    /// The connection asked for by `Connect { conn, .. }` is up.
+    Connected {
+        /// The connection.
+        conn: ConnId,
+        /// What the driver learned while connecting.
+        info: ConnectionInfo,
+    },
     /// Bytes arrived from the server.
-    Received(&'a [u8]),
-    /// This many bytes of the last `Transmit` were written to the socket.
-    Sent(usize),
+    Received {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+    /// This many bytes of the last `Transmit` on `conn` were written (0 too).
+    Sent {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes written.
+        len: usize,
+    },
     /// The server closed the connection (read returned 0).
-    Eof,
+    Eof {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The driver could not resolve, connect, or keep the connection.
+    TransportFailed {
+        /// The connection.
+        conn: ConnId,
+        /// What failed.
+        error: TransportError,
+    },
     /// A `Wait { until }` deadline was reached.
     Timeout,
-    /// The driver could not resolve, connect, or keep the connection.
-    TransportFailed(TransportError),
 }
 
 /// What the driver learned while connecting, for the trace.
@@ -76,8 +105,11 @@ pub struct ConnectionInfo {
 /// What the session asks the driver to do.
 #[derive(Debug)]
 pub enum Output<'s> {
-    /// Open a connection (resolve over the pinned interface, connect), then feed `Connected`.
+    /// Open connection `conn` (resolve over the pinned interface, connect), then feed
+    /// `Connected` (or `TransportFailed`).
     Connect {
+        /// The new connection's name in later inputs and outputs.
+        conn: ConnId,
         /// `http` or `https`.
         scheme: Scheme,
         /// Host name or IP literal (IPv6 without brackets).
@@ -87,13 +119,21 @@ pub enum Output<'s> {
         /// The request number this connection is for (1 for the first).
         hop: u8,
     },
-    /// Send the first `len` bytes of the buffer passed to `poll_output`, then feed `Sent`.
+    /// Send the first `len` bytes of the buffer passed to `poll_output` on `conn`, then feed
+    /// `Sent` with how many were written.
     Transmit {
+        /// The connection.
+        conn: ConnId,
         /// Bytes to send.
         len: usize,
     },
-    /// Close the current connection.
-    Close,
+    /// Close connection `conn`; the session will not mention it again.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A hop finished: its record, for a driver that keeps a trace.
+    Hop(HopRecord<'s>),
     /// Nothing to do until input arrives or `until` passes (then feed `Timeout`).
     Wait {
         /// The nearest deadline.
@@ -105,60 +145,173 @@ pub enum Output<'s> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
+    /// The current hop needs a connection.
+    Start,
     Connecting,
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Handshaking,
-    Ready,
+    /// The request is going out (in pieces) and the head is awaited.
     Awaiting,
+    /// A redirect was decided; its body is read to keep the connection.
     Draining,
+    /// The final body is being read.
     Reading,
     Finished,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Pending {
-    close: bool,
-    connect: bool,
-    transmit: bool,
+/// The URL area: two slots (the current URL and the next), then values copied in at its end.
+struct UrlArea<'a> {
+    area: &'a mut [u8],
+    slot_len: usize,
+    /// Start of the values at the end of the area.
+    tail: usize,
+    /// The slot of the URL being requested.
+    cur: usize,
+    parts: [Option<Parts>; 2],
 }
 
-/// The redirect session. Capacities: `URL` bytes per URL, `HEAD` bytes of response head, `BODY`
-/// bytes of final body, `COOKIES` cookie slots, `TRACE` hop records. Behaviour is the runtime
-/// [`Policy`].
-pub struct Session<
-    const URL: usize = DEFAULT_URL_CAPACITY,
-    const HEAD: usize = DEFAULT_HEAD_CAPACITY,
-    const BODY: usize = DEFAULT_BODY_CAPACITY,
-    const COOKIES: usize = DEFAULT_COOKIE_SLOTS,
-    const TRACE: usize = DEFAULT_TRACE_HOPS,
-> {
+impl<'a> UrlArea<'a> {
+    fn slot(&self, i: usize) -> UrlRef<'_> {
+        let parts = self.parts.get(i).copied().flatten().unwrap_or(Parts::EMPTY);
+        let start = i * self.slot_len;
+        let text = self
+            .area
+            .get(start..start + self.slot_len)
+            .unwrap_or_default();
+        UrlRef::from_parts(text, parts)
+    }
+
+    fn current(&self) -> UrlRef<'_> {
+        self.slot(self.cur)
+    }
+
+    /// The current slot's text and the free rest of it (scratch), and the other slot.
+    fn split(&mut self) -> (&[u8], &mut [u8], &mut [u8]) {
+        let len = self.slot_len;
+        let used = self
+            .parts
+            .get(self.cur)
+            .copied()
+            .flatten()
+            .map_or(0, |p| p.len());
+        let (a, rest) = self.area.split_at_mut(len.min(self.area.len()));
+        let b = rest.get_mut(..len).unwrap_or_default();
+        let (cur, other) = if self.cur == 0 { (a, b) } else { (b, a) };
+        let (text, scratch) = cur.split_at_mut(used.min(cur.len()));
+        (text, scratch, other)
+    }
+
+    /// Resolves `reference` against the current URL into the other slot.
+    fn join(&mut self, reference: &[u8]) -> Result<Parts, UrlError> {
+        let cur = self
+            .parts
+            .get(self.cur)
+            .copied()
+            .flatten()
+            .unwrap_or(Parts::EMPTY);
+        let next = 1 - self.cur;
+        let (text, scratch, other) = self.split();
+        let base = UrlRef::from_parts(text, cur);
+        let parts = join_into(&base, reference, other, scratch)?;
+        if let Some(slot) = self.parts.get_mut(next) {
+            *slot = Some(parts);
+        }
+        Ok(parts)
+    }
+
+    /// Checks that `n` more bytes fit at the end while slot 0 keeps the first URL.
+    fn reserve(&self, n: usize) -> Result<(), Error> {
+        let first = self.parts[0].map_or(0, |p| p.len());
+        let have = self.tail.saturating_sub(2 * first);
+        if n > have {
+            return Err(Error::Storage {
+                area: Area::Url,
+                needed: self.area.len() - have + n,
+                have: self.area.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves `len` bytes from `at` in the area to its end (after `reserve`); slots shrink.
+    fn push_tail(&mut self, at: usize, len: usize) -> (usize, usize) {
+        let start = self.tail.saturating_sub(len);
+        if at + len <= self.area.len() {
+            self.area.copy_within(at..at + len, start);
+        }
+        self.tail = start;
+        self.slot_len = start / 2;
+        (start, len)
+    }
+
+    fn other_slot(&self) -> usize {
+        1 - self.cur
+    }
+
+    fn tail_str(&self, (start, len): (usize, usize)) -> &str {
+        self.area
+            .get(start..start + len)
+            .and_then(|t| core::str::from_utf8(t).ok())
+            .unwrap_or("")
+    }
+}
+
+/// Where the redirect prefix lives and how to compare with it.
+#[derive(Clone, Copy, Debug)]
+struct Prefix {
+    at: (usize, usize),
+    /// Its parts when it is an http(s) URL (then compared part by part).
+    parts: Option<Parts>,
+}
+
+/// The check's state, apart from the receive area (borrowed separately so a parsed head can
+/// point into it while the rest is updated).
+struct Core<'a> {
     policy: Policy,
-    state: State,
-    pending: Pending,
-    /// The URL being requested (after a redirect decision: the next one).
-    url: Url<URL>,
-    /// Where `Authorization` may go: the first URL's origin, when a token was given.
-    auth_origin: Option<Url<URL>>,
-    token: String<TOKEN_CAPACITY>,
-    redirect_prefix: String<URL>,
+    urls: UrlArea<'a>,
+    jar: CookieJar<'a>,
+    conns: &'a mut [Connection],
+    pool_size: usize,
+    reader: ResponseReader,
+    #[cfg(feature = "tls")]
+    tls: crate::tls::TlsContext,
     wall: Option<WallClock>,
+    token: Option<(usize, usize)>,
+    /// Where `Authorization` may go: the first URL's origin (its host in the URL area's tail).
+    auth: Option<(Scheme, u16, (usize, usize))>,
+    prefix: Option<Prefix>,
+
+    state: State,
+    /// The current hop's connection slot.
+    active: Option<usize>,
+    /// A stale connection is being retried: take a fresh one even if an idle one fits.
+    force_new: bool,
+    retried_stale: bool,
     hop: u8,
     redirects: u8,
-    reader: ResponseReader<HEAD>,
-    body: Vec<u8, BODY>,
+    info: HopInfo,
+    /// The hop's record waits to be handed out; then the next hop starts (unless finished).
+    hop_pending: bool,
+    advance_pending: bool,
+    prev_scheme: Option<Scheme>,
+
+    req_total: usize,
+    req_done: usize,
+    /// Bytes handed out in a `Transmit` and not yet confirmed by `Sent`.
+    in_flight: Option<usize>,
+    req_at: Instant,
+    keep_alive_sent: bool,
+
+    body_len: usize,
     body_kind: BodyKind,
     body_truncated: bool,
     discarded: u64,
     final_status: u16,
-    jar: CookieJar<COOKIES>,
-    trace: Trace<URL, TRACE>,
-    #[cfg(feature = "tls")]
-    tls: crate::tls::TlsLink,
-    conn_open: bool,
-    conn_keep_alive: bool,
-    hop_reused: bool,
-    retried_stale: bool,
+    counters: Counters,
     hop_bytes_in: u64,
+    next_conn: u32,
+    use_seq: u32,
+
     now: Instant,
     deadline_total: Instant,
     deadline_phase: Option<Instant>,
@@ -167,634 +320,554 @@ pub struct Session<
     result: Option<Error>,
 }
 
-impl<
-        const URL: usize,
-        const HEAD: usize,
-        const BODY: usize,
-        const COOKIES: usize,
-        const TRACE: usize,
-    > fmt::Debug for Session<URL, HEAD, BODY, COOKIES, TRACE>
-{
+/// The redirect session over storage lent by the caller. Behaviour is the run-time [`Policy`].
+pub struct Session<'a> {
+    core: Core<'a>,
+    recv: &'a mut [u8],
+}
+
+impl fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("state", &self.state)
-            .field("hop", &self.hop)
-            .field("url", &self.url)
+            .field("state", &self.core.state)
+            .field("hop", &self.core.hop)
+            .field("url", &self.core.urls.current())
             .field(
                 "token",
-                &if self.token.is_empty() {
-                    "none"
-                } else {
+                &if self.core.token.is_some() {
                     "<redacted>"
+                } else {
+                    "none"
                 },
             )
             .finish()
     }
 }
 
-impl<
-        const URL: usize,
-        const HEAD: usize,
-        const BODY: usize,
-        const COOKIES: usize,
-        const TRACE: usize,
-    > Session<URL, HEAD, BODY, COOKIES, TRACE>
-{
-    /// Starts a check of `check_url` at `now`. The first output will be `Connect`.
-    pub fn new(check_url: &[u8], policy: Policy, now: Instant) -> Result<Self, Error> {
-        let url = Url::parse(check_url).map_err(|error| Error::InvalidUrl { error })?;
-        if url.scheme() == Scheme::Http && !policy.allow_http_start {
+/// What `poll_output` hands out, decided before anything is borrowed for it.
+enum Action {
+    Hop,
+    Close(ConnId),
+    Connect(ConnId),
+    Transmit(ConnId, usize),
+    Wait(Instant),
+    Done,
+}
+
+/// What a response head decided.
+enum HeadNext {
+    /// Keep reading (a final body, or a redirect body to drain).
+    Read,
+    /// The Location is under the redirect prefix: stop with its query as the result.
+    Stop,
+    /// The hop is over (a redirect whose connection is not kept).
+    HopDone,
+}
+
+impl<'a> Session<'a> {
+    /// Starts a check of `check_url` at `now`, keeping everything in `buffers`. The first
+    /// output will be `Connect`.
+    pub fn new(
+        buffers: Buffers<'a>,
+        check_url: &[u8],
+        policy: Policy,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let Buffers {
+            url,
+            receive,
+            cookies,
+            connections,
+        } = buffers;
+        let pool_size = connections
+            .len()
+            .min(usize::from(policy.max_connections))
+            .min(MAX_POOL);
+        if pool_size == 0 {
+            return Err(Error::Storage {
+                area: Area::Connections,
+                needed: 1,
+                have: 0,
+            });
+        }
+        let tail = url.len();
+        let slot_len = tail / 2;
+        let parts = {
+            let (a, b) = url.split_at_mut(slot_len);
+            parse_into(check_url, a, b).map_err(|error| Error::InvalidUrl { error })?
+        };
+        if UrlRef::from_parts(url, parts).scheme() == Scheme::Http && !policy.allow_http_start {
             return Err(Error::InsecureStart);
         }
-        let mut s = Session {
-            policy,
-            state: State::Connecting,
-            pending: Pending::default(),
-            url,
-            auth_origin: None,
-            token: String::new(),
-            redirect_prefix: String::new(),
-            wall: None,
-            hop: 0,
-            redirects: 0,
-            reader: ResponseReader::new(policy.limits.max_head_bytes, false),
-            body: Vec::new(),
-            body_kind: BodyKind::None,
-            body_truncated: false,
-            discarded: 0,
-            final_status: 0,
-            jar: CookieJar::default(),
-            trace: Trace::default(),
-            #[cfg(feature = "tls")]
-            tls: crate::tls::TlsLink::default(),
-            conn_open: false,
-            conn_keep_alive: false,
-            hop_reused: false,
-            retried_stale: false,
-            hop_bytes_in: 0,
-            now,
-            deadline_total: now + policy.timeouts.total,
-            deadline_phase: None,
-            hop_started: now,
-            phase_started: now,
-            result: None,
-        };
-        s.begin_hop(false);
-        s.pending.connect = true;
-        Ok(s)
+        for c in connections.iter_mut() {
+            c.release();
+        }
+        Ok(Session {
+            core: Core {
+                policy,
+                urls: UrlArea {
+                    area: url,
+                    slot_len,
+                    tail,
+                    cur: 0,
+                    parts: [Some(parts), None],
+                },
+                jar: CookieJar::new(cookies),
+                conns: connections,
+                pool_size,
+                reader: ResponseReader::new(policy.limits.max_head_bytes, false),
+                #[cfg(feature = "tls")]
+                tls: crate::tls::TlsContext::default(),
+                wall: None,
+                token: None,
+                auth: None,
+                prefix: None,
+                state: State::Start,
+                active: None,
+                force_new: false,
+                retried_stale: false,
+                hop: 1,
+                redirects: 0,
+                info: HopInfo {
+                    hop: 1,
+                    ..HopInfo::default()
+                },
+                hop_pending: false,
+                advance_pending: false,
+                prev_scheme: None,
+                req_total: 0,
+                req_done: 0,
+                in_flight: None,
+                req_at: now,
+                keep_alive_sent: false,
+                body_len: 0,
+                body_kind: BodyKind::None,
+                body_truncated: false,
+                discarded: 0,
+                final_status: 0,
+                counters: Counters::default(),
+                hop_bytes_in: 0,
+                next_conn: 0,
+                use_seq: 0,
+                now,
+                deadline_total: now + policy.timeouts.total,
+                deadline_phase: None,
+                hop_started: now,
+                phase_started: now,
+                result: None,
+            },
+            recv: receive,
+        })
     }
 
-    /// Sends `Authorization: Bearer <token>` to the first URL's origin (and nowhere else).
-    pub fn with_access_token(mut self, token: &str) -> Result<Self, Error> {
-        self.token.clear();
-        self.token
-            .push_str(token)
-            .map_err(|_| Error::TokenTooLong {
-                limit: TOKEN_CAPACITY,
-            })?;
-        self.auth_origin = Some(self.url.clone());
-        Ok(self)
+    fn configurable(&self) -> Result<(), Error> {
+        let c = &self.core;
+        if c.state == State::Start && c.hop == 1 && c.active.is_none() && !c.hop_pending {
+            Ok(())
+        } else {
+            Err(Error::AlreadyStarted)
+        }
     }
 
-    /// Ends the check at the first `Location` that starts with `prefix`, without requesting it;
-    /// the result fields come from that Location's query string.
-    pub fn with_redirect_url(mut self, prefix: &str) -> Result<Self, Error> {
-        let normalised = Url::<URL>::parse(prefix.as_bytes());
-        let text = match &normalised {
-            Ok(u) => u.as_str(),
-            Err(_) => prefix,
+    /// Sends `Authorization: Bearer <token>` to the first URL's origin (and nowhere else). The
+    /// token is copied into the URL area. Once, before the first output.
+    pub fn set_access_token(&mut self, token: &str) -> Result<(), Error> {
+        self.configurable()?;
+        if self.core.token.is_some() {
+            return Err(Error::AlreadyStarted);
+        }
+        let urls = &mut self.core.urls;
+        let first = urls.slot(0);
+        let (scheme, port) = (first.scheme(), first.port());
+        let (host_start, host_end) = first.parts().host_range();
+        let host_len = host_end - host_start;
+        urls.reserve(host_len + token.len())?;
+        let host = urls.push_tail(host_start, host_len);
+        // The token goes in through the other slot, which is free before the check starts.
+        let staging = urls.slot_len;
+        if let Some(dst) = urls.area.get_mut(staging..staging + token.len()) {
+            dst.copy_from_slice(token.as_bytes());
+        }
+        let token_at = urls.push_tail(staging, token.len());
+        self.core.token = Some(token_at);
+        self.core.auth = Some((scheme, port, host));
+        Ok(())
+    }
+
+    /// Ends the check at the first `Location` under `prefix`, without requesting it; the result
+    /// fields come from that Location's query string. An http(s) prefix matches a Location with
+    /// the same scheme, host and port whose path continues it on a segment boundary; any other
+    /// prefix (an app link) matches the Location's text the same way. Once, before the first
+    /// output; copied into the URL area.
+    pub fn set_redirect_url(&mut self, prefix: &str) -> Result<(), Error> {
+        self.configurable()?;
+        if self.core.prefix.is_some() {
+            return Err(Error::AlreadyStarted);
+        }
+        let urls = &mut self.core.urls;
+        let staging = urls.slot_len;
+        let first = urls.parts[0].map_or(0, |p| p.len());
+        let parsed = {
+            let (a, b) = urls.area.split_at_mut(staging);
+            let scratch = a.get_mut(first..).unwrap_or_default();
+            let out = b.get_mut(..staging).unwrap_or_default();
+            parse_into(prefix.as_bytes(), out, scratch).ok()
         };
-        self.redirect_prefix.clear();
-        self.redirect_prefix
-            .push_str(text)
-            .map_err(|_| Error::InvalidUrl {
-                error: UrlError::TooLong { capacity: URL },
-            })?;
-        Ok(self)
+        let len = match parsed {
+            Some(parts) => parts.len(),
+            None => {
+                let too_small = Error::Storage {
+                    area: Area::Url,
+                    needed: 2 * staging + prefix.len(),
+                    have: urls.area.len(),
+                };
+                let dst = urls
+                    .area
+                    .get_mut(staging..staging + prefix.len())
+                    .ok_or(too_small)?;
+                dst.copy_from_slice(prefix.as_bytes());
+                prefix.len()
+            }
+        };
+        urls.reserve(len)?;
+        let at = urls.push_tail(staging, len);
+        self.core.prefix = Some(Prefix { at, parts: parsed });
+        Ok(())
     }
 
     /// Lets https hops run over TLS with these settings. Without it, an https hop fails with
     /// [`TlsError::NotConfigured`]: the engine never sends https traffic in the clear.
     #[cfg(feature = "tls")]
-    pub fn with_tls(mut self, settings: crate::tls::TlsSettings) -> Self {
-        self.tls.configure(settings);
-        self
+    pub fn set_tls(&mut self, settings: crate::tls::TlsSettings) {
+        self.core.tls.configure(settings);
     }
 
     /// Gives the session the wall clock, for cookie `Expires` (and certificate validity).
-    pub fn with_wall_clock(mut self, wall: WallClock) -> Self {
-        self.wall = Some(wall);
-        self
+    pub fn set_wall_clock(&mut self, wall: WallClock) {
+        self.core.wall = Some(wall);
     }
 
     /// The request number reached (1 for the first); on failure, the hop that failed.
     pub fn hop(&self) -> u8 {
-        self.hop
+        self.core.hop
     }
 
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
-        &self.policy
+        &self.core.policy
     }
 
-    /// The per-hop trace so far.
-    pub fn trace(&self) -> &Trace<URL, TRACE> {
-        &self.trace
+    /// The counters the result carries.
+    pub fn counters(&self) -> Counters {
+        self.core.counters
     }
 
     /// The URL being (or about to be) requested.
-    pub fn current_url(&self) -> &Url<URL> {
-        &self.url
+    pub fn current_url(&self) -> UrlRef<'_> {
+        self.core.urls.current()
     }
 
     /// The cookie jar.
-    pub fn cookies(&self) -> &CookieJar<COOKIES> {
-        &self.jar
+    pub fn cookies(&self) -> &CookieJar<'a> {
+        &self.core.jar
+    }
+
+    /// How many connections are open (or opening) now.
+    pub fn open_connections(&self) -> usize {
+        self.core.conns.iter().filter(|c| c.is_open()).count()
     }
 
     /// Whether the check is over (`Done` may still be waiting to be polled).
     pub fn is_finished(&self) -> bool {
-        self.state == State::Finished
+        self.core.state == State::Finished
     }
 
     /// The nearest deadline, if the check is still running.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.state == State::Finished {
-            return None;
-        }
-        Some(match self.deadline_phase {
-            Some(phase) => phase.min(self.deadline_total),
-            None => self.deadline_total,
-        })
+        self.core.poll_timeout()
     }
 
     /// The result, once finished.
     pub fn outcome(&self) -> Option<Result<Completion<'_>, Error>> {
-        if self.state != State::Finished {
+        if self.core.state != State::Finished {
             return None;
         }
-        Some(match self.result {
+        Some(match self.core.result {
             Some(e) => Err(e),
             None => Ok(self.completion()),
         })
     }
 
-    /// Feeds one input at `now`.
+    fn completion(&self) -> Completion<'_> {
+        let c = &self.core;
+        Completion::interpret(
+            c.final_status,
+            c.hop,
+            c.body_kind,
+            self.recv.get(..c.body_len).unwrap_or_default(),
+            c.body_truncated,
+        )
+    }
+
+    /// Feeds one input at `now`. Deadlines are checked before the input is applied: an answer
+    /// that arrives after the check's deadline does not count.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
-        if self.state == State::Finished {
+        if self.core.state == State::Finished {
             return;
         }
-        self.now = self.now.max(now);
+        self.core.now = self.core.now.max(now);
+        self.core.check_deadlines();
+        if self.core.state == State::Finished {
+            return;
+        }
         let result = match input {
-            Input::Connected(info) => {
-                self.on_connected(info);
+            Input::Connected { conn, info } => self.core.on_connected(conn, info),
+            Input::Received { conn, bytes } => self.on_received(conn, bytes),
+            Input::Sent { conn, len } => {
+                self.core.on_sent(conn, len);
                 Ok(())
             }
-            #[cfg(feature = "tls")]
-            Input::Received(bytes) if self.tls.is_active() => self.on_ciphertext(bytes),
-            Input::Received(bytes) => self.on_received(bytes),
-            Input::Sent(n) => {
-                if let Some(rec) = self.trace.hop_mut(self.hop) {
-                    rec.bytes_out += n as u64;
-                }
-                Ok(())
-            }
-            Input::Eof => self.on_eof(),
+            Input::Eof { conn } => self.on_eof(conn),
+            Input::TransportFailed { conn, error } => self.core.on_transport_failed(conn, error),
             Input::Timeout => Ok(()),
-            Input::TransportFailed(error) => self.on_transport_failed(error),
         };
         if let Err(e) = result {
-            self.fail(e);
+            self.core.fail(e);
         }
-        if self.state != State::Finished {
-            self.check_deadlines();
+        if self.core.state != State::Finished {
+            self.core.check_deadlines();
         }
     }
 
-    /// The next thing for the driver to do. `buf` receives request bytes for `Transmit`.
+    /// The next thing for the driver to do. `buf` receives request bytes for `Transmit`; any
+    /// size works (a request larger than `buf` goes out over several `Transmit`s).
     pub fn poll_output(&mut self, buf: &mut [u8]) -> Output<'_> {
-        if self.pending.close {
-            self.pending.close = false;
-            self.conn_open = false;
-            #[cfg(feature = "tls")]
-            self.tls.close();
-            return Output::Close;
-        }
-        if self.state == State::Finished {
-            self.pending = Pending::default();
-            return match self.result {
+        // Decide first, then borrow: the output may point into the session.
+        let next = self.core.next_action(buf);
+        let c = &self.core;
+        match next {
+            Action::Hop => Output::Hop(HopRecord {
+                url: c.urls.current().as_str(),
+                info: &c.info,
+            }),
+            Action::Close(conn) => Output::Close { conn },
+            Action::Connect(conn) => {
+                let url = c.urls.current();
+                Output::Connect {
+                    conn,
+                    scheme: url.scheme(),
+                    host: url.host(),
+                    port: url.port(),
+                    hop: c.hop,
+                }
+            }
+            Action::Transmit(conn, len) => Output::Transmit { conn, len },
+            Action::Wait(until) => Output::Wait { until },
+            Action::Done => match c.result {
                 Some(e) => Output::Done(Err(e)),
                 None => Output::Done(Ok(self.completion())),
-            };
-        }
-        if self.pending.connect {
-            self.pending.connect = false;
-            self.state = State::Connecting;
-            self.phase_started = self.now;
-            self.deadline_phase =
-                Some(self.now + self.policy.timeouts.dns + self.policy.timeouts.connect);
-            return Output::Connect {
-                scheme: self.url.scheme(),
-                host: self.url.host(),
-                port: self.url.port(),
-                hop: self.hop,
-            };
-        }
-        #[cfg(feature = "tls")]
-        {
-            let len = self.tls.take_outgoing(buf);
-            if len > 0 {
-                return Output::Transmit { len };
-            }
-        }
-        if self.pending.transmit {
-            self.pending.transmit = false;
-            match self.write_request(buf).and_then(|len| self.seal(buf, len)) {
-                Ok(len) => {
-                    self.state = State::Awaiting;
-                    self.reader.reset(false);
-                    self.phase_started = self.now;
-                    self.deadline_phase = Some(self.now + self.policy.timeouts.response_head);
-                    return Output::Transmit { len };
-                }
-                Err(e) => {
-                    self.fail(e);
-                    return self.poll_output(buf);
-                }
-            }
-        }
-        Output::Wait {
-            until: self.poll_timeout().unwrap_or(self.now),
-        }
-    }
-
-    fn write_request(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        let keep_alive = self.policy.reuse_connections;
-        let bearer = match &self.auth_origin {
-            Some(origin) if origin.same_origin(&self.url) => Some(self.token.as_str()),
-            _ => None,
-        };
-        let cookies = self.jar.for_url(&self.url, self.now);
-        let req = Request {
-            url: &self.url,
-            platform: self.policy.platform,
-            connection: if keep_alive {
-                ConnectionMode::KeepAlive
-            } else {
-                ConnectionMode::Close
             },
-            cookies: Some(&cookies),
-            bearer_token: bearer,
+        }
+    }
+
+    fn on_received(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), Error> {
+        let Some(slot) = pool::find(self.core.conns, conn) else {
+            return Ok(());
         };
-        let len = write_request(buf, &req).map_err(|error| Error::Request {
-            hop: self.hop,
-            error,
-        })?;
-        if let Some(rec) = self.trace.hop_mut(self.hop) {
-            cookies.each(|name, _| rec.cookies_sent.push(name));
-        }
-        self.conn_keep_alive = keep_alive;
-        Ok(len)
-    }
-
-    /// On an https hop, encrypts the request in `buf` and puts the first ciphertext there.
-    #[cfg(feature = "tls")]
-    fn seal(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        if !self.tls.is_active() {
-            return Ok(len);
-        }
-        let hop = self.hop;
-        self.tls
-            .send(buf.get(..len).unwrap_or_default())
-            .map_err(|error| Error::Tls { hop, error })?;
-        Ok(self.tls.take_outgoing(buf))
-    }
-
-    #[cfg(not(feature = "tls"))]
-    fn seal(&mut self, _buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        Ok(len)
-    }
-
-    /// A fresh connection to an https origin: start the handshake.
-    #[cfg(feature = "tls")]
-    fn start_tls(&mut self) -> Result<(), Error> {
-        let hop = self.hop;
-        self.tls
-            .start(self.url.host(), self.wall, self.now)
-            .map_err(|error| Error::Tls { hop, error })?;
-        self.state = State::Handshaking;
-        self.phase_started = self.now;
-        self.deadline_phase = Some(self.now + self.policy.timeouts.tls_handshake);
-        Ok(())
-    }
-
-    #[cfg(not(feature = "tls"))]
-    fn start_tls(&mut self) -> Result<(), Error> {
-        Err(Error::Tls {
-            hop: self.hop,
-            error: TlsError::NotConfigured,
-        })
-    }
-
-    /// Ciphertext from an https connection: decrypt, note a finished handshake, read on.
-    #[cfg(feature = "tls")]
-    fn on_ciphertext(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let hop = self.hop;
-        self.tls
-            .receive(bytes)
-            .map_err(|error| Error::Tls { hop, error })?;
-        if self.state == State::Handshaking && self.tls.handshake_done() {
-            let took = millis_u32(self.now.saturating_since(self.phase_started));
-            let info = self.tls.info();
-            if let Some(rec) = self.trace.hop_mut(hop) {
-                rec.timings.tls_ms = Some(took);
-                rec.tls = info;
-            }
-            self.trace.tls_handshakes = self.trace.tls_handshakes.saturating_add(1);
-            self.state = State::Ready;
-            self.deadline_phase = None;
-            self.pending.transmit = true;
-        }
-        let plaintext = self.tls.take_plaintext();
-        let result = self.on_received(&plaintext);
-        self.tls.return_plaintext(plaintext);
-        result?;
-        if self.tls.peer_closed() && self.state != State::Finished {
-            self.tls.close();
-            return self.on_eof();
-        }
-        Ok(())
-    }
-
-    fn begin_hop(&mut self, reused: bool) {
-        let previous = self
-            .trace
-            .hop_mut(self.hop)
-            .map(|r| (r.url.scheme(), r.remote, r.local, r.tls));
-        self.hop = self.hop.saturating_add(1);
-        self.hop_reused = reused;
-        self.hop_bytes_in = 0;
-        self.hop_started = self.now;
-        let mut record = HopRecord::new(self.hop, self.url.clone());
-        record.reused = reused;
-        record.scheme_switch = previous.is_some_and(|(s, ..)| s != self.url.scheme());
-        if let (true, Some((_, remote, local, tls))) = (reused, previous) {
-            // Same connection: same addresses and TLS session.
-            record.remote = remote;
-            record.local = local;
-            record.tls = tls;
-        }
-        self.trace.begin(record);
-    }
-
-    fn end_hop_timing(&mut self) {
-        let total = millis_u32(self.now.saturating_since(self.hop_started));
-        if let Some(rec) = self.trace.hop_mut(self.hop) {
-            rec.timings.total_ms = Some(total);
-        }
-    }
-
-    fn on_connected(&mut self, info: ConnectionInfo) {
-        if self.state != State::Connecting || self.pending.connect {
-            return;
-        }
-        self.conn_open = true;
-        self.trace.connections = self.trace.connections.saturating_add(1);
-        let measured = self.now.saturating_since(self.phase_started);
-        if let Some(rec) = self.trace.hop_mut(self.hop) {
-            rec.remote = info.remote;
-            rec.local = info.local;
-            rec.timings.dns_ms = info.dns.map(millis_u32);
-            rec.timings.connect_ms = Some(millis_u32(info.connect.unwrap_or(measured)));
-        }
-        if self.url.scheme() == Scheme::Https {
-            if let Err(e) = self.start_tls() {
-                self.fail(e);
-            }
-            return;
-        }
-        self.state = State::Ready;
-        self.deadline_phase = None;
-        self.pending.transmit = true;
-    }
-
-    fn on_received(&mut self, input: &[u8]) -> Result<(), Error> {
-        if !matches!(
-            self.state,
-            State::Awaiting | State::Draining | State::Reading
-        ) {
+        if self.core.active != Some(slot) {
+            self.core.on_idle_bytes(slot, bytes);
             return Ok(());
         }
-        let hop = self.hop;
-        if self.hop_bytes_in == 0 && !input.is_empty() {
-            let ttfb = millis_u32(self.now.saturating_since(self.phase_started));
-            if let Some(rec) = self.trace.hop_mut(hop) {
-                rec.timings.first_byte_ms = Some(ttfb);
-            }
+        #[cfg(feature = "tls")]
+        if self.core.conns.get(slot).is_some_and(|c| c.tls.is_some()) {
+            return self.on_ciphertext(slot, bytes);
         }
-        if self.state != State::Awaiting {
-            self.deadline_phase = Some(self.now + self.policy.timeouts.idle);
+        self.on_plaintext(bytes)
+    }
+
+    /// Ciphertext on the active https connection: decrypt, note a finished handshake, read on.
+    #[cfg(feature = "tls")]
+    fn on_ciphertext(&mut self, slot: usize, bytes: &[u8]) -> Result<(), Error> {
+        let hop = self.core.hop;
+        let Some(tls) = self.core.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) else {
+            return Ok(());
+        };
+        tls.receive(bytes)
+            .map_err(|error| Error::Tls { hop, error })?;
+        let done = tls.handshake_done();
+        let info = tls.info();
+        let peer_closed = tls.peer_closed();
+        let plaintext = tls.take_plaintext();
+        if self.core.state == State::Handshaking && done {
+            let took = millis_u32(self.core.now.saturating_since(self.core.phase_started));
+            self.core.info.timings.tls_ms = Some(took);
+            self.core.info.tls = info;
+            if let Some(c) = self.core.conns.get_mut(slot) {
+                c.tls_info = info;
+            }
+            self.core.counters.tls_handshakes = self.core.counters.tls_handshakes.saturating_add(1);
+            if info.is_some_and(|i| i.resumed) {
+                self.core.counters.tls_resumed = self.core.counters.tls_resumed.saturating_add(1);
+            }
+            self.core.begin_request();
+        }
+        let result = self.on_plaintext(&plaintext);
+        if let Some(tls) = self.core.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
+            tls.return_plaintext(plaintext);
+        }
+        result?;
+        if peer_closed && self.core.active == Some(slot) && self.core.state != State::Finished {
+            return self.on_eof_active();
+        }
+        Ok(())
+    }
+
+    fn on_plaintext(&mut self, input: &[u8]) -> Result<(), Error> {
+        let c = &mut self.core;
+        if !matches!(c.state, State::Awaiting | State::Draining | State::Reading) {
+            return Ok(());
+        }
+        let hop = c.hop;
+        if c.hop_bytes_in == 0 && !input.is_empty() {
+            c.info.timings.first_byte_ms =
+                Some(millis_u32(c.now.saturating_since(c.phase_started)));
+        }
+        if c.state != State::Awaiting {
+            c.deadline_phase = Some(c.now + c.policy.timeouts.idle);
         }
         let mut rest = input;
         let result = self.consume(&mut rest);
         // Count what the response used, not what followed it on an abandoned connection.
         let used = (input.len() - rest.len()) as u64;
-        if self.hop == hop {
-            self.hop_bytes_in += used;
-        }
-        if let Some(rec) = self.trace.hop_mut(hop) {
-            rec.bytes_in += used;
+        let c = &mut self.core;
+        if c.hop == hop {
+            c.hop_bytes_in += used;
+            c.info.bytes_in += used;
         }
         result
     }
 
     /// Runs the response reader over `input`, advancing it past what was consumed.
     fn consume(&mut self, input: &mut &[u8]) -> Result<(), Error> {
-        let hop = self.hop;
         loop {
-            let (n, step) = match self.reader.step(input) {
+            let hop = self.core.hop;
+            let limit = self.core.policy.limits.max_head_bytes.min(self.recv.len());
+            self.core.reader.set_head_limit(limit);
+            let stepped = self.core.reader.step(self.recv, input);
+            let (n, step) = match stepped {
                 Ok(r) => r,
                 // The redirect is already decided; a broken body only costs the reuse.
-                Err(_) if self.state == State::Draining => {
-                    self.reconnect();
+                Err(_) if self.core.state == State::Draining => {
+                    self.core.abandon_connection();
                     return Ok(());
                 }
                 Err(error) => return Err(Error::Response { hop, error }),
             };
-            *input = input.get(n..).unwrap_or_default();
             match step {
-                Step::NeedMore => return Ok(()),
+                Step::NeedMore => {
+                    *input = input.get(n..).unwrap_or_default();
+                    return Ok(());
+                }
                 Step::Informational(_) => {}
-                Step::Head => {
-                    self.on_head()?;
-                    if !matches!(self.state, State::Draining | State::Reading) {
-                        return Ok(());
+                Step::Head(head) => {
+                    let next = self.core.on_head(&head)?;
+                    let stop = matches!(next, HeadNext::Stop).then(|| query_place(&head, input));
+                    *input = input.get(n..).unwrap_or_default();
+                    match (next, stop) {
+                        (_, Some(place)) => return self.stop_at_redirect(place, input),
+                        (HeadNext::HopDone, _) => return Ok(()),
+                        _ => continue,
                     }
                 }
                 Step::Body(data) => {
                     self.on_body(data)?;
-                    if self.state == State::Connecting {
+                    if !matches!(self.core.state, State::Draining | State::Reading) {
+                        *input = input.get(n..).unwrap_or_default();
                         return Ok(());
                     }
                 }
-                Step::Complete => return self.on_complete(!input.is_empty()),
+                Step::Complete => {
+                    *input = input.get(n..).unwrap_or_default();
+                    return self.core.on_complete(!input.is_empty());
+                }
             }
+            *input = input.get(n..).unwrap_or_default();
         }
     }
 
-    fn on_head(&mut self) -> Result<(), Error> {
-        let hop = self.hop;
-        let status = self.reader.status();
-        if let Some(rec) = self.trace.hop_mut(hop) {
-            rec.status = Some(status);
-        }
-        self.store_cookies()?;
-        self.deadline_phase = Some(self.now + self.policy.timeouts.idle);
-
-        if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-            self.final_status = status;
-            self.body_kind = if self.reader.header("content-type").is_some_and(is_json_type) {
-                BodyKind::Json
-            } else {
-                BodyKind::Other
-            };
-            self.state = State::Reading;
-            return Ok(());
-        }
-
-        let location = self
-            .reader
-            .header_values("location")
-            .last()
-            .map(<[u8]>::trim_ascii)
-            .filter(|l| !l.is_empty())
-            .ok_or(Error::MissingLocation { hop, status })?;
-
-        if !self.redirect_prefix.is_empty() {
-            let next = self.url.join(location).ok();
-            let prefix = self.redirect_prefix.as_bytes();
-            let hit = location.starts_with(prefix)
-                || next
-                    .as_ref()
-                    .is_some_and(|u| u.as_str().as_bytes().starts_with(prefix));
-            if hit {
-                let query = location
-                    .split(|&b| b == b'#')
-                    .next()
-                    .and_then(|l| {
-                        l.iter()
-                            .position(|&b| b == b'?')
-                            .and_then(|i| l.get(i + 1..))
-                    })
-                    .unwrap_or_default();
-                let limit = self.policy.limits.max_final_body_bytes.min(BODY);
-                if query.len() > limit {
+    /// The redirect prefix matched: the Location's query (still in the receive area, or in the
+    /// input it arrived in) becomes the result.
+    fn stop_at_redirect(&mut self, place: QueryPlace, _rest: &[u8]) -> Result<(), Error> {
+        let hop = self.core.hop;
+        let limit = self
+            .core
+            .policy
+            .limits
+            .max_final_body_bytes
+            .min(self.recv.len());
+        let len = match place {
+            QueryPlace::None => 0,
+            QueryPlace::Staged { at, len } => {
+                if len > limit {
                     return Err(Error::FinalBodyTooLarge {
                         hop,
                         limit: limit as u64,
                     });
                 }
-                self.body.clear();
-                let _ = self.body.extend_from_slice(query);
-                self.body_kind = BodyKind::RedirectQuery;
-                self.final_status = status;
-                self.end_hop_timing();
-                self.finish();
-                return Ok(());
+                self.recv.copy_within(at..at + len, 0);
+                len
             }
-        }
-
-        let next = self.url.join(location).map_err(|error| match error {
-            UrlError::UnsupportedScheme => Error::ForbiddenScheme { hop },
-            error => Error::BadLocation { hop, error },
-        })?;
-        self.redirects = self.redirects.saturating_add(1);
-        if self.redirects > self.policy.max_redirects {
-            return Err(Error::TooManyRedirects {
-                max: self.policy.max_redirects,
-                hop,
-            });
-        }
-        let reuse = self.policy.reuse_connections
-            && self.conn_keep_alive
-            && self.reader.server_keeps_alive()
-            && next.same_origin(&self.url);
-        self.end_hop_timing();
-        self.url = next;
-        if reuse {
-            self.state = State::Draining;
-            self.discarded = 0;
-        } else {
-            self.reconnect();
-        }
-        Ok(())
-    }
-
-    /// Leaves the current connection and asks for a new one for the next hop.
-    fn reconnect(&mut self) {
-        self.pending.close = self.conn_open;
-        self.pending.connect = true;
-        self.state = State::Connecting;
-        self.deadline_phase = None;
-        self.begin_hop(false);
-    }
-
-    fn store_cookies(&mut self) -> Result<(), Error> {
-        let hop = self.hop;
-        let server_date = self.reader.header("date").and_then(parse_cookie_date);
-        let mut evicted = 0u16;
-        let mut too_large = false;
-        let rec = self.trace.hop_mut(hop);
-        let mut names = rec.map(|r| &mut r.cookies_set);
-        for value in self.reader.header_values("set-cookie") {
-            match self
-                .jar
-                .store(value, &self.url, self.now, server_date, self.wall)
-            {
-                Ok(Stored::Evicted) => evicted += 1,
-                Ok(_) => {}
-                Err(_) => too_large = true,
+            QueryPlace::Input { bytes } => {
+                let len = bytes.len();
+                if len > limit {
+                    return Err(Error::FinalBodyTooLarge {
+                        hop,
+                        limit: limit as u64,
+                    });
+                }
+                if let Some(dst) = self.recv.get_mut(..len) {
+                    dst.copy_from_slice(bytes);
+                }
+                len
             }
-            if let Some(names) = names.as_deref_mut() {
-                let name = value.split(|&b| b == b'=').next().unwrap_or_default();
-                names.push(name.trim_ascii());
-            }
-        }
-        self.trace.cookie_evictions = self.trace.cookie_evictions.saturating_add(evicted);
-        if too_large {
-            return Err(Error::CookieTooLarge {
-                hop,
-                limit: crate::cookie::DEFAULT_COOKIE_BYTES,
-            });
-        }
+        };
+        let c = &mut self.core;
+        c.body_len = len;
+        c.body_kind = BodyKind::RedirectQuery;
+        c.end_hop_timing();
+        c.finish();
         Ok(())
     }
 
     fn on_body(&mut self, data: &[u8]) -> Result<(), Error> {
-        let hop = self.hop;
-        let limits = self.policy.limits;
-        if self.state == State::Draining {
-            self.discarded += data.len() as u64;
-            if self.discarded > limits.max_redirect_body_bytes {
-                // Not worth draining for reuse: take a fresh connection instead.
-                self.reconnect();
+        let c = &mut self.core;
+        let hop = c.hop;
+        let limits = c.policy.limits;
+        if c.state == State::Draining {
+            c.discarded += data.len() as u64;
+            if c.discarded > limits.max_redirect_body_bytes {
+                // Not worth draining for reuse: the next hop takes a fresh connection.
+                c.abandon_connection();
             }
             return Ok(());
         }
-        let limit = limits.max_final_body_bytes.min(BODY);
-        let room = limit.saturating_sub(self.body.len());
+        let limit = limits.max_final_body_bytes.min(self.recv.len());
+        let room = limit.saturating_sub(c.body_len);
         let (keep, drop) = data.split_at(room.min(data.len()));
-        let _ = self.body.extend_from_slice(keep);
+        if let Some(dst) = self.recv.get_mut(c.body_len..c.body_len + keep.len()) {
+            dst.copy_from_slice(keep);
+        }
+        c.body_len += keep.len();
         if !drop.is_empty() {
-            if self.body_kind == BodyKind::Json {
+            if c.body_kind == BodyKind::Json {
                 return Err(Error::FinalBodyTooLarge {
                     hop,
                     limit: limit as u64,
                 });
             }
-            self.body_truncated = true;
-            self.discarded += drop.len() as u64;
-            if self.discarded > limits.max_discard_bytes {
+            c.body_truncated = true;
+            c.discarded += drop.len() as u64;
+            if c.discarded > limits.max_discard_bytes {
                 return Err(Error::FinalBodyTooLarge {
                     hop,
                     limit: limits.max_discard_bytes,
@@ -804,49 +877,39 @@ impl<
         Ok(())
     }
 
-    fn on_complete(&mut self, leftover: bool) -> Result<(), Error> {
-        match self.state {
-            State::Draining if leftover => {
-                // Bytes after a complete response on an idle connection: do not trust it.
-                self.hop_bytes_in = 0;
-                self.reconnect();
-            }
-            State::Draining => {
-                self.begin_hop(true);
-                self.state = State::Ready;
-                self.deadline_phase = None;
-                self.pending.transmit = true;
-            }
-            State::Reading => {
-                self.end_hop_timing();
-                self.finish();
-            }
-            _ => {}
+    fn on_eof(&mut self, conn: ConnId) -> Result<(), Error> {
+        let Some(slot) = pool::find(self.core.conns, conn) else {
+            return Ok(());
+        };
+        if self.core.active != Some(slot) {
+            self.core.close_slot(slot);
+            return Ok(());
         }
-        Ok(())
+        self.on_eof_active()
     }
 
-    fn on_eof(&mut self) -> Result<(), Error> {
-        let hop = self.hop;
-        match self.state {
-            State::Awaiting | State::Ready if self.may_retry_stale() => {
-                self.retry_stale();
+    fn on_eof_active(&mut self) -> Result<(), Error> {
+        let c = &mut self.core;
+        let hop = c.hop;
+        match c.state {
+            State::Awaiting if c.may_retry_stale() => {
+                c.retry_stale();
                 Ok(())
             }
             State::Draining => {
-                self.reconnect();
+                c.abandon_connection();
                 Ok(())
             }
-            State::Reading => match self.reader.eof() {
-                Ok(()) => self.on_complete(false),
+            State::Reading => match c.reader.eof() {
+                Ok(()) => c.on_complete(false),
                 Err(ResponseError::UnexpectedEof { part }) => Err(Error::ClosedEarly { hop, part }),
                 Err(error) => Err(Error::Response { hop, error }),
             },
-            State::Awaiting | State::Ready => Err(Error::ClosedEarly {
+            State::Awaiting => Err(Error::ClosedEarly {
                 hop,
                 part: Part::Head,
             }),
-            State::Connecting => Err(Error::Transport {
+            State::Connecting | State::Start => Err(Error::Transport {
                 hop,
                 error: TransportError::ConnectionReset,
             }),
@@ -857,14 +920,576 @@ impl<
             State::Finished => Ok(()),
         }
     }
+}
 
-    fn on_transport_failed(&mut self, error: TransportError) -> Result<(), Error> {
-        if matches!(self.state, State::Awaiting | State::Ready) && self.may_retry_stale() {
+/// Where the query of a head's (last) Location is: in the input it arrived in, or staged at the
+/// start of the receive area (so it can be moved to the front once the head is let go).
+enum QueryPlace<'i> {
+    None,
+    Input { bytes: &'i [u8] },
+    Staged { at: usize, len: usize },
+}
+
+fn query_place<'i>(head: &Head<'_>, input: &'i [u8]) -> QueryPlace<'i> {
+    let Some(location) = head.header_values("location").last() else {
+        return QueryPlace::None;
+    };
+    let location = location.split(|&b| b == b'#').next().unwrap_or_default();
+    let Some(query) = location
+        .iter()
+        .position(|&b| b == b'?')
+        .and_then(|q| location.get(q + 1..))
+    else {
+        return QueryPlace::None;
+    };
+    let start = query.as_ptr() as usize;
+    let input_start = input.as_ptr() as usize;
+    if (input_start..input_start + input.len()).contains(&start) {
+        let at = start - input_start;
+        return QueryPlace::Input {
+            bytes: input.get(at..at + query.len()).unwrap_or_default(),
+        };
+    }
+    // A staged head starts at the front of the receive area.
+    let head_start = head.as_bytes().as_ptr() as usize;
+    QueryPlace::Staged {
+        at: start.saturating_sub(head_start),
+        len: query.len(),
+    }
+}
+
+impl Core<'_> {
+    fn next_action(&mut self, buf: &mut [u8]) -> Action {
+        // Bounded: each failure below finishes the check, after which only closes remain.
+        for _ in 0..4 {
+            if self.hop_pending {
+                self.hop_pending = false;
+                self.advance_pending = true;
+                return Action::Hop;
+            }
+            if self.advance_pending {
+                self.advance_pending = false;
+                if self.state != State::Finished {
+                    self.begin_next_hop();
+                }
+            }
+            if let Some(conn) = self.take_close() {
+                return Action::Close(conn);
+            }
+            if self.state == State::Finished {
+                return Action::Done;
+            }
+            if self.state == State::Start {
+                match self.start_hop() {
+                    Ok(Some((conn, _))) => return Action::Connect(conn),
+                    Ok(None) if self.state == State::Finished => continue,
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.fail(e);
+                        continue;
+                    }
+                }
+                if let Some(conn) = self.take_close() {
+                    return Action::Close(conn);
+                }
+            }
+            match self.transmit(buf) {
+                Ok(Some((conn, len))) => return Action::Transmit(conn, len),
+                Ok(None) => {}
+                Err(e) => {
+                    self.fail(e);
+                    continue;
+                }
+            }
+            return Action::Wait(self.poll_timeout().unwrap_or(self.now));
+        }
+        Action::Wait(self.now)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Finished {
+            return None;
+        }
+        Some(match self.deadline_phase {
+            Some(phase) => phase.min(self.deadline_total),
+            None => self.deadline_total,
+        })
+    }
+
+    /// The next connection waiting for its `Close` to be handed out; the slot is then free.
+    fn take_close(&mut self) -> Option<ConnId> {
+        let slot = self.conns.iter_mut().find(|c| c.life == Life::Closing)?;
+        slot.release();
+        Some(slot.id)
+    }
+
+    fn close_slot(&mut self, slot: usize) {
+        if let Some(c) = self.conns.get_mut(slot) {
+            if c.is_open() {
+                c.life = Life::Closing;
+            }
+        }
+        if self.active == Some(slot) {
+            self.active = None;
+        }
+    }
+
+    fn new_conn_id(&mut self) -> ConnId {
+        self.next_conn = self.next_conn.wrapping_add(1).max(1);
+        ConnId(self.next_conn)
+    }
+
+    /// Finds the current hop a connection: an idle one to its origin, or a new one (the
+    /// `Connect` to hand out). A full pool first closes its least recently used idle one.
+    fn start_hop(&mut self) -> Result<Option<(ConnId, usize)>, Error> {
+        self.use_seq = self.use_seq.wrapping_add(1);
+        let url = self.urls.current();
+        if !self.force_new && self.policy.reuse_connections {
+            if let Some(slot) = pool::idle_for(self.conns, &url) {
+                self.active = Some(slot);
+                let seq = self.use_seq;
+                if let Some(c) = self.conns.get_mut(slot) {
+                    c.life = Life::Busy;
+                    c.last_used = seq;
+                    self.info.reused = true;
+                    self.info.conn = c.id;
+                    self.info.remote = c.remote;
+                    self.info.local = c.local;
+                    self.info.tls = c.tls_info;
+                }
+                self.begin_request();
+                return Ok(None);
+            }
+        }
+        self.force_new = false;
+        let slot = match pool::slot_for_new(self.conns, self.pool_size) {
+            Ok(slot) => slot,
+            Err(Some(lru)) => {
+                // The Close goes out first; the slot is free when this is called again.
+                self.close_slot(lru);
+                return Ok(None);
+            }
+            Err(None) => {
+                return Err(Error::Storage {
+                    area: Area::Connections,
+                    needed: self.pool_size + 1,
+                    have: self.pool_size,
+                })
+            }
+        };
+        let id = self.new_conn_id();
+        let seq = self.use_seq;
+        let url = self.urls.current();
+        if let Some(c) = self.conns.get_mut(slot) {
+            c.open(id, &url, seq);
+        }
+        self.active = Some(slot);
+        self.info.conn = id;
+        self.info.reused = false;
+        self.state = State::Connecting;
+        self.phase_started = self.now;
+        self.deadline_phase =
+            Some(self.now + self.policy.timeouts.dns + self.policy.timeouts.connect);
+        Ok(Some((id, slot)))
+    }
+
+    fn on_connected(&mut self, conn: ConnId, info: ConnectionInfo) -> Result<(), Error> {
+        let Some(slot) = pool::find(self.conns, conn) else {
+            return Ok(());
+        };
+        if self.active != Some(slot) || self.state != State::Connecting {
+            return Ok(());
+        }
+        self.counters.connections = self.counters.connections.saturating_add(1);
+        let measured = self.now.saturating_since(self.phase_started);
+        self.info.remote = info.remote;
+        self.info.local = info.local;
+        self.info.timings.dns_ms = info.dns.map(millis_u32);
+        self.info.timings.connect_ms = Some(millis_u32(info.connect.unwrap_or(measured)));
+        let https = match self.conns.get_mut(slot) {
+            Some(c) => {
+                c.life = Life::Busy;
+                c.remote = info.remote;
+                c.local = info.local;
+                c.scheme == Scheme::Https
+            }
+            None => false,
+        };
+        if https {
+            return self.start_tls(slot);
+        }
+        self.begin_request();
+        Ok(())
+    }
+
+    /// A fresh connection to an https origin: start the handshake.
+    #[cfg(feature = "tls")]
+    fn start_tls(&mut self, slot: usize) -> Result<(), Error> {
+        let hop = self.hop;
+        let url = self.urls.current();
+        let tls = self
+            .tls
+            .connect(url.host(), self.wall, self.now)
+            .map_err(|error| Error::Tls { hop, error })?;
+        if let Some(c) = self.conns.get_mut(slot) {
+            c.tls = Some(tls);
+        }
+        self.state = State::Handshaking;
+        self.phase_started = self.now;
+        self.deadline_phase = Some(self.now + self.policy.timeouts.tls_handshake);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn start_tls(&mut self, _slot: usize) -> Result<(), Error> {
+        Err(Error::Tls {
+            hop: self.hop,
+            error: TlsError::NotConfigured,
+        })
+    }
+
+    /// The connection is ready: the request starts going out and the head is awaited.
+    fn begin_request(&mut self) {
+        self.state = State::Awaiting;
+        self.reader.reset(false);
+        self.req_at = self.now;
+        self.req_done = 0;
+        self.in_flight = None;
+        self.keep_alive_sent = self.policy.reuse_connections;
+        self.phase_started = self.now;
+        self.deadline_phase = Some(self.now + self.policy.timeouts.response_head);
+        // Count the request's bytes and note the cookies it carries.
+        let mut empty = [0u8; 0];
+        match self.write_request_part(&mut empty, 0) {
+            Ok((total, _)) => self.req_total = total,
+            Err(e) => self.fail(e),
+        }
+        let url = self.urls.current();
+        let names = &mut self.info.cookies_sent;
+        self.jar
+            .for_url(&url, self.req_at)
+            .each(|name, _| names.push(name));
+    }
+
+    /// Writes the request's bytes from `offset` into `buf`: (whole length, bytes written).
+    fn write_request_part(&self, buf: &mut [u8], offset: usize) -> Result<(usize, usize), Error> {
+        let url = self.urls.current();
+        let bearer = match self.auth {
+            Some((scheme, port, host))
+                if scheme == url.scheme()
+                    && port == url.port()
+                    && self.urls.tail_str(host) == url.host() =>
+            {
+                self.token.map(|t| self.urls.tail_str(t))
+            }
+            _ => None,
+        };
+        let cookies = self.jar.for_url(&url, self.req_at);
+        let req = Request {
+            url: &url,
+            platform: self.policy.platform,
+            connection: if self.keep_alive_sent {
+                ConnectionMode::KeepAlive
+            } else {
+                ConnectionMode::Close
+            },
+            cookies: Some(&cookies),
+            bearer_token: bearer,
+        };
+        write_request_from(buf, &req, offset).map_err(|error| Error::Request {
+            hop: self.hop,
+            error,
+        })
+    }
+
+    /// The next `Transmit` for the active connection, if there is one to hand out.
+    fn transmit(&mut self, buf: &mut [u8]) -> Result<Option<(ConnId, usize)>, Error> {
+        if self.in_flight.is_some() || buf.is_empty() {
+            return Ok(None);
+        }
+        let Some(slot) = self.active else {
+            return Ok(None);
+        };
+        let Some(id) = self.conns.get(slot).map(|c| c.id) else {
+            return Ok(None);
+        };
+        #[cfg(feature = "tls")]
+        if self.conns.get(slot).is_some_and(|c| c.tls.is_some()) {
+            return self.transmit_tls(slot, id, buf);
+        }
+        if self.state != State::Awaiting || self.req_done >= self.req_total {
+            return Ok(None);
+        }
+        let (_, written) = self.write_request_part(buf, self.req_done)?;
+        if written == 0 {
+            return Ok(None);
+        }
+        self.in_flight = Some(written);
+        Ok(Some((id, written)))
+    }
+
+    /// On TLS: encrypt the next piece of the request, then hand out ciphertext.
+    #[cfg(feature = "tls")]
+    fn transmit_tls(
+        &mut self,
+        slot: usize,
+        id: ConnId,
+        buf: &mut [u8],
+    ) -> Result<Option<(ConnId, usize)>, Error> {
+        let hop = self.hop;
+        let queued = self
+            .conns
+            .get(slot)
+            .and_then(|c| c.tls.as_ref())
+            .is_some_and(|t| !t.outgoing().is_empty());
+        if !queued && self.state == State::Awaiting && self.req_done < self.req_total {
+            let (_, written) = self.write_request_part(buf, self.req_done)?;
+            if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
+                tls.send(buf.get(..written).unwrap_or_default())
+                    .map_err(|error| Error::Tls { hop, error })?;
+            }
+            self.req_done += written;
+        }
+        let Some(tls) = self.conns.get(slot).and_then(|c| c.tls.as_ref()) else {
+            return Ok(None);
+        };
+        let out = tls.outgoing();
+        let len = out.len().min(buf.len());
+        if len == 0 {
+            return Ok(None);
+        }
+        if let (Some(dst), Some(src)) = (buf.get_mut(..len), out.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+        self.in_flight = Some(len);
+        Ok(Some((id, len)))
+    }
+
+    fn on_sent(&mut self, conn: ConnId, len: usize) {
+        let Some(slot) = pool::find(self.conns, conn) else {
+            return;
+        };
+        if self.active != Some(slot) {
+            return;
+        }
+        let Some(handed) = self.in_flight.take() else {
+            return;
+        };
+        let n = len.min(handed);
+        self.info.bytes_out += n as u64;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
+            tls.consume_outgoing(n);
+            return;
+        }
+        self.req_done += n;
+    }
+
+    /// Bytes on an idle connection: TLS records (a late session ticket) are taken in; anything
+    /// that decrypts to data, or any plain data, means the connection cannot be trusted.
+    fn on_idle_bytes(&mut self, slot: usize, bytes: &[u8]) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
+            let ok = tls.receive(bytes).is_ok() && !tls.peer_closed();
+            let plaintext = tls.take_plaintext();
+            let clean = ok && plaintext.is_empty();
+            tls.return_plaintext(plaintext);
+            if !clean {
+                self.close_slot(slot);
+            }
+            return;
+        }
+        if !bytes.is_empty() {
+            self.close_slot(slot);
+        }
+    }
+
+    fn on_head(&mut self, head: &Head<'_>) -> Result<HeadNext, Error> {
+        let hop = self.hop;
+        let status = head.status;
+        self.info.status = Some(status);
+        let (mut location, mut content_type, mut date, mut set_cookie) = (None, None, None, false);
+        for (name, value) in head.headers() {
+            match name.len() {
+                4 if name.eq_ignore_ascii_case(b"date") => date = date.or(Some(value)),
+                8 if name.eq_ignore_ascii_case(b"location") => location = Some(value),
+                10 if name.eq_ignore_ascii_case(b"set-cookie") => set_cookie = true,
+                12 if name.eq_ignore_ascii_case(b"content-type") => {
+                    content_type = content_type.or(Some(value))
+                }
+                _ => {}
+            }
+        }
+        if set_cookie {
+            self.store_cookies(head, date.and_then(parse_cookie_date))?;
+        }
+        self.deadline_phase = Some(self.now + self.policy.timeouts.idle);
+
+        if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+            self.final_status = status;
+            self.body_kind = if content_type.is_some_and(is_json_type) {
+                BodyKind::Json
+            } else {
+                BodyKind::Other
+            };
+            self.state = State::Reading;
+            return Ok(HeadNext::Read);
+        }
+
+        let location = location
+            .filter(|l| !l.is_empty())
+            .ok_or(Error::MissingLocation { hop, status })?;
+        let joined = self.urls.join(location);
+        if self.under_prefix(location, joined.ok()) {
+            self.final_status = status;
+            return Ok(HeadNext::Stop);
+        }
+        joined.map_err(|error| match error {
+            UrlError::UnsupportedScheme => Error::ForbiddenScheme { hop },
+            error => Error::BadLocation { hop, error },
+        })?;
+        self.redirects = self.redirects.saturating_add(1);
+        if self.redirects > self.policy.max_redirects {
+            return Err(Error::TooManyRedirects {
+                max: self.policy.max_redirects,
+                hop,
+            });
+        }
+        let keep = self.policy.reuse_connections
+            && self.keep_alive_sent
+            && self.reader.server_keeps_alive()
+            && self.req_done >= self.req_total;
+        self.end_hop_timing();
+        if keep {
+            self.state = State::Draining;
+            self.discarded = 0;
+            return Ok(HeadNext::Read);
+        }
+        self.abandon_connection();
+        Ok(HeadNext::HopDone)
+    }
+
+    /// Whether a redirect ends the check here (see [`Session::set_redirect_url`]).
+    fn under_prefix(&self, location: &[u8], next: Option<Parts>) -> bool {
+        let Some(prefix) = self.prefix else {
+            return false;
+        };
+        let text = self.urls.tail_str(prefix.at);
+        match (prefix.parts, next) {
+            (Some(parts), Some(next)) => {
+                let p = UrlRef::from_parts(text.as_bytes(), parts);
+                let n = self.urls.slot(self.urls.other_slot());
+                let _ = next;
+                p.scheme() == n.scheme()
+                    && p.port() == n.port()
+                    && p.host() == n.host()
+                    && continues_on_boundary(n.target().as_bytes(), p.target().as_bytes())
+            }
+            (Some(_), None) => false,
+            (None, _) => continues_on_boundary(location, text.as_bytes()),
+        }
+    }
+
+    fn store_cookies(&mut self, head: &Head<'_>, server_date: Option<u64>) -> Result<(), Error> {
+        let hop = self.hop;
+        let url = self.urls.current();
+        let mut too_large = None;
+        for value in head.header_values("set-cookie") {
+            match self
+                .jar
+                .store(value, &url, self.now, server_date, self.wall)
+            {
+                Ok(Stored::Evicted) => {
+                    self.counters.cookie_evictions =
+                        self.counters.cookie_evictions.saturating_add(1)
+                }
+                Ok(_) => {}
+                Err(e) => too_large = Some(e.needed),
+            }
+            let name = value.split(|&b| b == b'=').next().unwrap_or_default();
+            self.info.cookies_set.push(name.trim_ascii());
+        }
+        if let Some(needed) = too_large {
+            return Err(Error::CookieTooLarge {
+                hop,
+                limit: self.jar.capacity(),
+                needed,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_complete(&mut self, leftover: bool) -> Result<(), Error> {
+        match self.state {
+            State::Draining if leftover => {
+                // Bytes after a complete response on an idle connection: do not trust it.
+                self.abandon_connection();
+            }
+            State::Draining => {
+                if let Some(c) = self.active.and_then(|s| self.conns.get_mut(s)) {
+                    c.life = Life::Idle;
+                    c.reusable = true;
+                }
+                self.active = None;
+                self.hop_done();
+            }
+            State::Reading => {
+                self.end_hop_timing();
+                self.finish();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The current hop's connection is not worth keeping: close it, and end the hop.
+    fn abandon_connection(&mut self) {
+        if let Some(slot) = self.active {
+            self.close_slot(slot);
+        }
+        self.hop_done();
+    }
+
+    /// The redirect hop is over: its record goes out, then the next hop starts.
+    fn hop_done(&mut self) {
+        self.state = State::Start;
+        self.deadline_phase = None;
+        self.hop_pending = true;
+    }
+
+    fn begin_next_hop(&mut self) {
+        self.prev_scheme = Some(self.urls.current().scheme());
+        self.urls.cur = self.urls.other_slot();
+        self.hop = self.hop.saturating_add(1);
+        self.retried_stale = false;
+        self.info = HopInfo {
+            hop: self.hop,
+            scheme_switch: self.prev_scheme != Some(self.urls.current().scheme()),
+            ..HopInfo::default()
+        };
+        self.hop_bytes_in = 0;
+        self.hop_started = self.now;
+        self.state = State::Start;
+    }
+
+    fn end_hop_timing(&mut self) {
+        self.info.timings.total_ms = Some(millis_u32(self.now.saturating_since(self.hop_started)));
+    }
+
+    fn on_transport_failed(&mut self, conn: ConnId, error: TransportError) -> Result<(), Error> {
+        let Some(slot) = pool::find(self.conns, conn) else {
+            return Ok(());
+        };
+        if self.active != Some(slot) {
+            self.close_slot(slot);
+            return Ok(());
+        }
+        if self.state == State::Awaiting && self.may_retry_stale() {
             self.retry_stale();
             return Ok(());
         }
         if self.state == State::Draining {
-            self.reconnect();
+            self.abandon_connection();
             return Ok(());
         }
         Err(Error::Transport {
@@ -874,18 +1499,22 @@ impl<
     }
 
     fn may_retry_stale(&self) -> bool {
-        self.hop_reused && self.hop_bytes_in == 0 && !self.retried_stale
+        self.info.reused && self.hop_bytes_in == 0 && !self.retried_stale
     }
 
     fn retry_stale(&mut self) {
         self.retried_stale = true;
-        self.hop_reused = false;
-        if let Some(rec) = self.trace.hop_mut(self.hop) {
-            rec.reused = false;
+        self.force_new = true;
+        self.info.reused = false;
+        self.info.remote = None;
+        self.info.local = None;
+        self.info.tls = None;
+        self.info.bytes_out = 0;
+        self.info.cookies_sent = Default::default();
+        if let Some(slot) = self.active {
+            self.close_slot(slot);
         }
-        self.pending.close = true;
-        self.pending.connect = true;
-        self.state = State::Connecting;
+        self.state = State::Start;
         self.deadline_phase = None;
     }
 
@@ -916,10 +1545,18 @@ impl<
         self.fail(error);
     }
 
+    /// The check is over: every connection is closed, the last hop's record goes out, then
+    /// `Done`.
     fn finish(&mut self) {
         self.state = State::Finished;
         self.deadline_phase = None;
-        self.pending.close = self.conn_open;
+        self.hop_pending = true;
+        self.active = None;
+        for c in self.conns.iter_mut() {
+            if c.is_open() {
+                c.life = Life::Closing;
+            }
+        }
     }
 
     fn fail(&mut self, error: Error) {
@@ -930,14 +1567,16 @@ impl<
         self.result = Some(error);
         self.finish();
     }
+}
 
-    fn completion(&self) -> Completion<'_> {
-        Completion::interpret(
-            self.final_status,
-            self.hop,
-            self.body_kind,
-            &self.body,
-            self.body_truncated,
-        )
+/// Whether `text` starts with `prefix` and goes on at a boundary: the end, `/`, `?` or `#`, or
+/// the prefix itself ends with `/` (or has a query).
+fn continues_on_boundary(text: &[u8], prefix: &[u8]) -> bool {
+    if !text.starts_with(prefix) {
+        return false;
     }
+    if prefix.ends_with(b"/") || prefix.contains(&b'?') {
+        return true;
+    }
+    matches!(text.get(prefix.len()), None | Some(b'/' | b'?' | b'#'))
 }

@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::ToString;
 use alloc::sync::Arc;
@@ -217,47 +218,35 @@ impl ClientSessionStore for BoundedStore {
     }
 }
 
-/// The session's TLS side: settings, the check's config, and the current connection.
+/// The session's TLS side: the settings, and the check's rustls config (with its resumption
+/// store), shared by every connection of the pool.
 #[derive(Default)]
-pub(crate) struct TlsLink {
+pub(crate) struct TlsContext {
     settings: Option<TlsSettings>,
     config: Option<(Arc<ClientConfig>, Arc<CheckClock>)>,
-    conn: Option<TlsConn>,
 }
 
-impl fmt::Debug for TlsLink {
+impl fmt::Debug for TlsContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsLink")
+        f.debug_struct("TlsContext")
             .field("configured", &self.settings.is_some())
-            .field("connected", &self.conn.is_some())
             .finish()
     }
 }
 
-struct TlsConn {
-    conn: UnbufferedClientConnection,
-    incoming: Vec<u8>,
-    outgoing: Vec<u8>,
-    /// Application data waiting for the handshake to finish.
-    pending: Vec<u8>,
-    /// Decrypted application data waiting for the session.
-    plaintext: Vec<u8>,
-    handshake_done: bool,
-    peer_closed: bool,
-}
-
-impl TlsLink {
+impl TlsContext {
     pub(crate) fn configure(&mut self, settings: TlsSettings) {
         self.settings = Some(settings);
+        self.config = None;
     }
 
     /// Starts a handshake with `host` on a fresh connection.
-    pub(crate) fn start(
+    pub(crate) fn connect(
         &mut self,
         host: &str,
         wall: Option<WallClock>,
         now: Instant,
-    ) -> Result<(), TlsError> {
+    ) -> Result<Box<TlsConn>, TlsError> {
         let settings = self.settings.as_ref().ok_or(TlsError::NotConfigured)?;
         let wall = wall.ok_or(TlsError::NoWallClock)?;
         if self.config.is_none() {
@@ -279,7 +268,7 @@ impl TlsLink {
         let name =
             ServerName::try_from(host.to_string()).map_err(|_| TlsError::InvalidServerName)?;
         let conn = UnbufferedClientConnection::new(config.clone(), name).map_err(map_error)?;
-        let mut tls = TlsConn {
+        let mut tls = Box::new(TlsConn {
             conn,
             incoming: Vec::new(),
             outgoing: Vec::new(),
@@ -287,91 +276,97 @@ impl TlsLink {
             plaintext: Vec::new(),
             handshake_done: false,
             peer_closed: false,
-        };
+        });
         tls.pump()?;
-        self.conn = Some(tls);
-        Ok(())
+        Ok(tls)
     }
+}
 
-    /// Whether a TLS connection is open.
-    pub(crate) fn is_active(&self) -> bool {
-        self.conn.is_some()
+/// A TLS connection as a pool slot holds it.
+pub(crate) type TlsBox = Box<TlsConn>;
+
+/// One TLS connection: rustls's state and the bytes on either side of it.
+pub(crate) struct TlsConn {
+    conn: UnbufferedClientConnection,
+    incoming: Vec<u8>,
+    /// Ciphertext for the socket; the driver takes it through `Transmit` and `Sent`.
+    outgoing: Vec<u8>,
+    /// Application data waiting for the handshake to finish.
+    pending: Vec<u8>,
+    /// Decrypted application data waiting for the session.
+    plaintext: Vec<u8>,
+    handshake_done: bool,
+    peer_closed: bool,
+}
+
+impl fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("handshake_done", &self.handshake_done)
+            .field("outgoing", &self.outgoing.len())
+            .finish()
     }
+}
 
+impl TlsConn {
     pub(crate) fn handshake_done(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.handshake_done)
+        self.handshake_done
     }
 
     pub(crate) fn peer_closed(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.peer_closed)
+        self.peer_closed
     }
 
-    /// Moves queued ciphertext into `buf`; returns how much.
-    pub(crate) fn take_outgoing(&mut self, buf: &mut [u8]) -> usize {
-        let Some(c) = self.conn.as_mut() else {
-            return 0;
-        };
-        let n = c.outgoing.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), c.outgoing.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        c.outgoing.drain(..n);
-        n
+    /// Ciphertext waiting for the socket.
+    pub(crate) fn outgoing(&self) -> &[u8] {
+        &self.outgoing
+    }
+
+    /// The driver wrote `n` bytes of [`TlsConn::outgoing`].
+    pub(crate) fn consume_outgoing(&mut self, n: usize) {
+        self.outgoing.drain(..n.min(self.outgoing.len()));
     }
 
     /// Encrypts application data (or holds it until the handshake is done).
     pub(crate) fn send(&mut self, plain: &[u8]) -> Result<(), TlsError> {
-        let c = self.conn.as_mut().ok_or(TlsError::NotConfigured)?;
-        c.pending.extend_from_slice(plain);
-        c.pump()
+        self.pending.extend_from_slice(plain);
+        self.pump()
     }
 
     /// Takes ciphertext from the socket; decrypted data is then in `take_plaintext`.
     pub(crate) fn receive(&mut self, cipher: &[u8]) -> Result<(), TlsError> {
-        let c = self.conn.as_mut().ok_or(TlsError::NotConfigured)?;
-        c.incoming.extend_from_slice(cipher);
-        c.pump()
+        self.incoming.extend_from_slice(cipher);
+        self.pump()
     }
 
     /// Decrypted data received so far (the buffer is handed back with `return_plaintext`).
     pub(crate) fn take_plaintext(&mut self) -> Vec<u8> {
-        self.conn
-            .as_mut()
-            .map(|c| core::mem::take(&mut c.plaintext))
-            .unwrap_or_default()
+        core::mem::take(&mut self.plaintext)
     }
 
     pub(crate) fn return_plaintext(&mut self, mut buf: Vec<u8>) {
-        if let Some(c) = self.conn.as_mut() {
-            buf.clear();
-            if c.plaintext.is_empty() {
-                c.plaintext = buf;
-            }
+        buf.clear();
+        if self.plaintext.is_empty() {
+            self.plaintext = buf;
         }
     }
 
     /// The negotiated version, ALPN and resumption, once the handshake is done.
     pub(crate) fn info(&self) -> Option<TlsInfo> {
-        let c = self.conn.as_ref().filter(|c| c.handshake_done)?;
-        let version = match c.conn.protocol_version() {
+        if !self.handshake_done {
+            return None;
+        }
+        let version = match self.conn.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "unknown",
         };
         Some(TlsInfo {
             version,
-            alpn_http11: c.conn.alpn_protocol() == Some(b"http/1.1"),
-            resumed: c.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            alpn_http11: self.conn.alpn_protocol() == Some(b"http/1.1"),
+            resumed: self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         })
     }
-
-    /// Drops the current connection (the session has closed the socket).
-    pub(crate) fn close(&mut self) {
-        self.conn = None;
-    }
-}
-
-impl TlsConn {
     /// Runs rustls's state machine until it needs more input.
     fn pump(&mut self) -> Result<(), TlsError> {
         for _ in 0..MAX_TRANSITIONS {

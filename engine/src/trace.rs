@@ -1,16 +1,24 @@
 //! The per-hop trace: what happened on each request of a check, for debugging a chain on a real
-//! network. Bounded: `N` hop records (later hops are counted, not kept).
+//! network.
 //!
-//! Secrets are kept out of what is *shown*, not out of what is stored: the record holds the real
-//! URL (the session needs nothing from it), and [`write_url`] redacts query values such as `code`
-//! unless the caller asked for raw output. Cookie values are never recorded, only names.
+//! The session keeps no trace. It fills in one [`HopInfo`] while a hop runs and hands each
+//! finished hop out as a [`HopRecord`] (`Output::Hop`), its URL borrowed from the session's URL
+//! area for that moment; the counters the result needs ([`Counters`]) stay in the session. A
+//! driver that wants the SDK's `debug` object collects the records: in its own collection, or in
+//! the bounded [`HopLog`] when it has no heap. The envelope reads them through [`HopSource`].
+//!
+//! ```text
+//!  session ──Output::Hop(record)──► driver ──► HopLog / Vec ──HopSource──► envelope `debug`
+//! ```
+//!
+//! Secrets are kept out of what is *shown*, not out of what is recorded: a record holds the real
+//! URL, and [`write_url`] redacts query values such as `code` unless the caller asked for raw
+//! output. Cookie values are never recorded, only names.
 
 use core::fmt;
 use core::net::SocketAddr;
 
 use heapless::{String, Vec};
-
-use crate::url::Url;
 
 /// Query parameters whose values are secrets in traces.
 pub const SECRET_QUERY_KEYS: &[&str] = &[
@@ -95,19 +103,30 @@ pub struct TlsInfo {
     pub resumed: bool,
 }
 
-/// One request of the chain.
-#[derive(Clone, Debug)]
-pub struct HopRecord<const URL: usize> {
+/// A connection's name in the session's outputs and inputs. Every connection the session opens
+/// gets a new one, so a late input for a connection that was closed is recognised and ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u32);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What happened on one request of the chain, except its URL (see [`HopRecord`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HopInfo {
     /// 1 for the first request.
     pub hop: u8,
-    /// The requested URL (show it through [`write_url`]).
-    pub url: Url<URL>,
     /// The response status, once a head arrived.
     pub status: Option<u16>,
     /// The scheme differs from the previous hop's (http↔https).
     pub scheme_switch: bool,
-    /// The request went over the previous hop's connection.
+    /// The request went over a connection kept from an earlier hop.
     pub reused: bool,
+    /// The connection the request went over.
+    pub conn: ConnId,
     /// The server's address, as the driver reported it.
     pub remote: Option<SocketAddr>,
     /// Our address, as the driver reported it.
@@ -126,26 +145,7 @@ pub struct HopRecord<const URL: usize> {
     pub cookies_set: CookieNames,
 }
 
-impl<const URL: usize> HopRecord<URL> {
-    /// A fresh record for a request to `url`.
-    pub fn new(hop: u8, url: Url<URL>) -> Self {
-        HopRecord {
-            hop,
-            url,
-            status: None,
-            scheme_switch: false,
-            reused: false,
-            remote: None,
-            local: None,
-            tls: None,
-            timings: Timings::default(),
-            bytes_in: 0,
-            bytes_out: 0,
-            cookies_sent: CookieNames::default(),
-            cookies_set: CookieNames::default(),
-        }
-    }
-
+impl HopInfo {
     /// `"IPv4"` or `"IPv6"` from the remote address.
     pub fn family(&self) -> Option<&'static str> {
         self.remote
@@ -153,48 +153,112 @@ impl<const URL: usize> HopRecord<URL> {
     }
 }
 
-/// Counters and hop records of one check.
-#[derive(Clone, Debug)]
-pub struct Trace<const URL: usize, const N: usize> {
-    hops: Vec<HopRecord<URL>, N>,
-    /// Hops that happened but did not fit the trace.
-    pub hops_not_recorded: u8,
+/// One finished request, as the session hands it out ([`crate::Output::Hop`]): its URL is
+/// borrowed from the session for that moment. Show the URL through [`write_url`].
+#[derive(Clone, Copy, Debug)]
+pub struct HopRecord<'a> {
+    /// The requested URL.
+    pub url: &'a str,
+    /// Everything else about the request.
+    pub info: &'a HopInfo,
+}
+
+/// Hop records to put in the envelope's `debug` object: a slice of records, the bounded
+/// [`HopLog`], or a driver's own collection.
+pub trait HopSource {
+    /// How many records there are.
+    fn hop_count(&self) -> usize;
+    /// Record `index`, in order.
+    fn hop(&self, index: usize) -> Option<HopRecord<'_>>;
+    /// Hops that happened but were not kept.
+    fn not_recorded(&self) -> u32 {
+        0
+    }
+}
+
+impl HopSource for [HopRecord<'_>] {
+    fn hop_count(&self) -> usize {
+        self.len()
+    }
+
+    fn hop(&self, index: usize) -> Option<HopRecord<'_>> {
+        self.get(index).copied()
+    }
+}
+
+/// A bounded collector of hop records for drivers without a heap: `HOPS` records and
+/// `URL_BYTES` bytes of URLs; what does not fit is counted.
+#[derive(Clone, Debug, Default)]
+pub struct HopLog<const HOPS: usize, const URL_BYTES: usize> {
+    hops: Vec<(HopInfo, usize, usize), HOPS>,
+    urls: Vec<u8, URL_BYTES>,
+    not_recorded: u32,
+}
+
+impl<const HOPS: usize, const URL_BYTES: usize> HopLog<HOPS, URL_BYTES> {
+    /// An empty log.
+    pub const fn new() -> Self {
+        HopLog {
+            hops: Vec::new(),
+            urls: Vec::new(),
+            not_recorded: 0,
+        }
+    }
+
+    /// Keeps a copy of `record`, or counts it when there is no room.
+    pub fn push(&mut self, record: HopRecord<'_>) {
+        let start = self.urls.len();
+        if self.hops.is_full() || self.urls.extend_from_slice(record.url.as_bytes()).is_err() {
+            self.not_recorded = self.not_recorded.saturating_add(1);
+            return;
+        }
+        let _ = self
+            .hops
+            .push((record.info.clone(), start, self.urls.len()));
+    }
+
+    /// How many records are kept.
+    pub fn len(&self) -> usize {
+        self.hops.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.hops.is_empty()
+    }
+}
+
+impl<const HOPS: usize, const URL_BYTES: usize> HopSource for HopLog<HOPS, URL_BYTES> {
+    fn hop_count(&self) -> usize {
+        self.hops.len()
+    }
+
+    fn hop(&self, index: usize) -> Option<HopRecord<'_>> {
+        let (info, start, end) = self.hops.get(index)?;
+        let url = self
+            .urls
+            .get(*start..*end)
+            .and_then(|u| core::str::from_utf8(u).ok())
+            .unwrap_or("");
+        Some(HopRecord { url, info })
+    }
+
+    fn not_recorded(&self) -> u32 {
+        self.not_recorded
+    }
+}
+
+/// The counters a check's result carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
     /// TCP connections opened.
     pub connections: u16,
     /// TLS handshakes (full or resumed).
     pub tls_handshakes: u16,
+    /// Of those, handshakes that resumed an earlier session.
+    pub tls_resumed: u16,
     /// Cookies evicted from a full jar.
     pub cookie_evictions: u16,
-}
-
-impl<const URL: usize, const N: usize> Default for Trace<URL, N> {
-    fn default() -> Self {
-        Trace {
-            hops: Vec::new(),
-            hops_not_recorded: 0,
-            connections: 0,
-            tls_handshakes: 0,
-            cookie_evictions: 0,
-        }
-    }
-}
-
-impl<const URL: usize, const N: usize> Trace<URL, N> {
-    /// The recorded hops, in order.
-    pub fn hops(&self) -> &[HopRecord<URL>] {
-        &self.hops
-    }
-
-    pub(crate) fn begin(&mut self, record: HopRecord<URL>) {
-        if self.hops.push(record).is_err() {
-            self.hops_not_recorded = self.hops_not_recorded.saturating_add(1);
-        }
-    }
-
-    /// The record of hop `hop`, if it was recorded.
-    pub(crate) fn hop_mut(&mut self, hop: u8) -> Option<&mut HopRecord<URL>> {
-        self.hops.iter_mut().rev().find(|h| h.hop == hop)
-    }
 }
 
 /// Writes `url`, with the values of [`SECRET_QUERY_KEYS`] replaced by `REDACTED` unless `raw`.

@@ -30,10 +30,12 @@ use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
 
-use heapless::{String, Vec};
+use heapless::String;
 
 /// Default URL capacity in bytes: room for operator URLs with long signed query strings.
 pub const DEFAULT_URL_CAPACITY: usize = 1024;
+/// The longest host name a URL may carry (RFC 1035's limit for a resolvable name).
+pub const MAX_HOST_LEN: usize = 253;
 
 /// The two schemes the engine speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -134,19 +136,214 @@ impl fmt::Display for UrlError {
     }
 }
 
-/// A normalised absolute `http`/`https` URL held in `N` bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Url<const N: usize = DEFAULT_URL_CAPACITY> {
-    text: String<N>,
+/// Where the parts of a normalised URL sit in its text. Small and `Copy`: the session keeps one
+/// per URL slot of its URL area, next to the text itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parts {
+    len: usize,
     scheme: Scheme,
     port: u16,
     host_kind: HostKind,
-    /// Byte range of the host inside `text`, without IPv6 brackets.
+    /// Byte range of the host inside the text, without IPv6 brackets.
     host: (usize, usize),
     /// Where the path (always starting with `/`) begins: also where the authority ends.
     path_start: usize,
     /// Index of the `?` that starts the query, if there is one.
     query_start: Option<usize>,
+}
+
+impl Parts {
+    /// Parts of no URL: a stand-in that gives empty text (never requested).
+    pub(crate) const EMPTY: Parts = Parts {
+        len: 0,
+        scheme: Scheme::Http,
+        port: 0,
+        host_kind: HostKind::Domain,
+        host: (0, 0),
+        path_start: 0,
+        query_start: None,
+    };
+
+    /// The host's byte range in the text.
+    pub(crate) fn host_range(&self) -> (usize, usize) {
+        self.host
+    }
+
+    /// The text's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a URL has at least a scheme and a host.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A normalised absolute URL borrowed from wherever its text lives (a [`Url`], or a slot of the
+/// session's URL area). Every accessor is a slice of the text: nothing is copied.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct UrlRef<'a> {
+    text: &'a str,
+    parts: Parts,
+}
+
+impl fmt::Debug for UrlRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Url").field(&self.text).finish()
+    }
+}
+
+impl fmt::Display for UrlRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)
+    }
+}
+
+impl<'a> UrlRef<'a> {
+    /// The view of a URL that [`parse_into`] or [`join_into`] wrote into `area`.
+    pub fn from_parts(area: &'a [u8], parts: Parts) -> Self {
+        // The writers put only ASCII there, so this never falls back.
+        let text = area
+            .get(..parts.len)
+            .and_then(|t| core::str::from_utf8(t).ok())
+            .unwrap_or("");
+        UrlRef { text, parts }
+    }
+
+    /// The parts, to keep next to the text.
+    pub fn parts(&self) -> Parts {
+        self.parts
+    }
+
+    /// The whole URL as text.
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> Scheme {
+        self.parts.scheme
+    }
+
+    /// The host, lower-cased; IPv6 literals without brackets.
+    pub fn host(&self) -> &'a str {
+        self.text
+            .get(self.parts.host.0..self.parts.host.1)
+            .unwrap_or("")
+    }
+
+    /// What kind of host this is.
+    pub fn host_kind(&self) -> HostKind {
+        self.parts.host_kind
+    }
+
+    /// The port to connect to (the scheme's default when the URL names none).
+    pub fn port(&self) -> u16 {
+        self.parts.port
+    }
+
+    /// The `Host` header value: host (IPv6 bracketed), and `:port` only when not the default.
+    pub fn authority(&self) -> &'a str {
+        let start = self.parts.scheme.as_str().len() + 3;
+        self.text.get(start..self.parts.path_start).unwrap_or("")
+    }
+
+    /// The origin-form request target: path and query.
+    pub fn target(&self) -> &'a str {
+        self.text.get(self.parts.path_start..).unwrap_or("/")
+    }
+
+    /// The path, always starting with `/`.
+    pub fn path(&self) -> &'a str {
+        let end = self.parts.query_start.unwrap_or(self.text.len());
+        self.text.get(self.parts.path_start..end).unwrap_or("/")
+    }
+
+    /// The query without its `?`, if there is one.
+    pub fn query(&self) -> Option<&'a str> {
+        let start = self.parts.query_start?;
+        self.text.get(start + 1..)
+    }
+
+    /// Whether both URLs name the same origin (scheme, host and port): the rule for connection
+    /// reuse and for where an `Authorization` header may go.
+    pub fn same_origin(&self, other: &UrlRef<'_>) -> bool {
+        self.parts.scheme == other.parts.scheme
+            && self.parts.port == other.parts.port
+            && self.host() == other.host()
+    }
+}
+
+/// Parses an absolute URL (a reference that names its scheme and host) into `out`. `scratch` is
+/// used only when the input holds tabs or newlines to drop; it may be empty otherwise.
+pub fn parse_into(input: &[u8], out: &mut [u8], scratch: &mut [u8]) -> Result<Parts, UrlError> {
+    let capacity = out.len();
+    let input = without_tab_or_newline(input, scratch, capacity)?;
+    let reference = Reference::split(input);
+    let scheme_name = reference.scheme.ok_or(UrlError::MissingScheme)?;
+    let scheme = Scheme::from_name(scheme_name).ok_or(UrlError::UnsupportedScheme)?;
+    let authority = reference.authority.ok_or(UrlError::MissingHost)?;
+    Builder::new(out, scheme, authority)?.finish_with_path(reference.path, reference.query)
+}
+
+/// Resolves `reference` (for example a `Location` value) against `base` into `out`,
+/// RFC 3986 §5.2.2. `out` must not overlap `base`; `scratch` is as for [`parse_into`].
+///
+/// A reference whose scheme equals the base's scheme but that has no authority (`http:g`) is
+/// resolved as a relative reference, the "backward compatible" reading §5.2.2 allows and
+/// browsers use.
+pub fn join_into(
+    base: &UrlRef<'_>,
+    reference: &[u8],
+    out: &mut [u8],
+    scratch: &mut [u8],
+) -> Result<Parts, UrlError> {
+    let capacity = out.len();
+    let reference = without_tab_or_newline(reference, scratch, capacity)?;
+    let mut r = Reference::split(reference);
+    if let Some(name) = r.scheme {
+        let scheme = Scheme::from_name(name).ok_or(UrlError::UnsupportedScheme)?;
+        if r.authority.is_some() || scheme != base.scheme() {
+            let authority = r.authority.ok_or(UrlError::MissingHost)?;
+            return Builder::new(out, scheme, authority)?.finish_with_path(r.path, r.query);
+        }
+        r.scheme = None;
+    }
+    if let Some(authority) = r.authority {
+        return Builder::new(out, base.scheme(), authority)?.finish_with_path(r.path, r.query);
+    }
+
+    let mut builder = Builder::from_base(out, base)?;
+    if r.path.is_empty() {
+        let query = match r.query {
+            Some(q) => Some(q),
+            None => base.query().map(str::as_bytes),
+        };
+        builder.out.put(base.path().as_bytes())?;
+        return builder.finish_with_path(b"", query);
+    }
+    if r.path.first() == Some(&b'/') {
+        return builder.finish_with_path(r.path, r.query);
+    }
+    // Merge (§5.2.3) without a buffer: the base path is already free of dot segments, so its
+    // directory (without the last '/') goes out as it is, and the reference is then read as if
+    // that '/' stood in front of it.
+    let base_path = base.path().as_bytes();
+    let dir_end = base_path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    builder
+        .out
+        .put(base_path.get(..dir_end).unwrap_or_default())?;
+    builder.push_slash_then(r.path)?;
+    builder.finish_with_path(b"", r.query)
+}
+
+/// A normalised absolute `http`/`https` URL that owns its `N` bytes of text: for callers that
+/// want a URL value of their own. The session keeps its URLs in the caller's storage instead.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Url<const N: usize = DEFAULT_URL_CAPACITY> {
+    text: String<N>,
+    parts: Parts,
 }
 
 impl<const N: usize> fmt::Debug for Url<N> {
@@ -162,61 +359,32 @@ impl<const N: usize> fmt::Display for Url<N> {
 }
 
 impl<const N: usize> Url<N> {
-    /// Parses an absolute URL (a reference that names its scheme and host).
-    pub fn parse(input: &[u8]) -> Result<Self, UrlError> {
-        let mut clean: Vec<u8, N> = Vec::new();
-        let input = without_tab_or_newline(input, &mut clean)?;
-        let reference = Reference::split(input);
-        let scheme_name = reference.scheme.ok_or(UrlError::MissingScheme)?;
-        let scheme = Scheme::from_name(scheme_name).ok_or(UrlError::UnsupportedScheme)?;
-        let authority = reference.authority.ok_or(UrlError::MissingHost)?;
-        Builder::new(scheme, authority)?.finish_with_path(reference.path, reference.query)
+    fn own(buf: &[u8], parts: Parts) -> Self {
+        let mut text = String::new();
+        let _ = text.push_str(UrlRef::from_parts(buf, parts).as_str());
+        Url { text, parts }
     }
 
-    /// Resolves `reference` (for example a `Location` value) against this URL, RFC 3986 §5.2.2.
-    ///
-    /// A reference whose scheme equals this URL's scheme but that has no authority (`http:g`) is
-    /// resolved as a relative reference, the "backward compatible" reading §5.2.2 allows and
-    /// browsers use.
-    pub fn join(&self, reference: &[u8]) -> Result<Self, UrlError> {
-        let mut clean: Vec<u8, N> = Vec::new();
-        let reference = without_tab_or_newline(reference, &mut clean)?;
-        let mut r = Reference::split(reference);
-        if let Some(name) = r.scheme {
-            let scheme = Scheme::from_name(name).ok_or(UrlError::UnsupportedScheme)?;
-            if r.authority.is_some() || scheme != self.scheme {
-                let authority = r.authority.ok_or(UrlError::MissingHost)?;
-                return Builder::new(scheme, authority)?.finish_with_path(r.path, r.query);
-            }
-            r.scheme = None;
-        }
-        if let Some(authority) = r.authority {
-            return Builder::new(self.scheme, authority)?.finish_with_path(r.path, r.query);
-        }
+    /// Parses an absolute URL (a reference that names its scheme and host).
+    pub fn parse(input: &[u8]) -> Result<Self, UrlError> {
+        let (mut buf, mut scratch) = ([0u8; N], [0u8; N]);
+        let parts = parse_into(input, &mut buf, &mut scratch)?;
+        Ok(Self::own(&buf, parts))
+    }
 
-        let builder = Builder::from_base(self)?;
-        if r.path.is_empty() {
-            let query = match r.query {
-                Some(q) => Some(q),
-                None => self.query().map(str::as_bytes),
-            };
-            return builder.finish_with_path(self.path().as_bytes(), query);
+    /// Resolves `reference` against this URL; see [`join_into`].
+    pub fn join(&self, reference: &[u8]) -> Result<Self, UrlError> {
+        let (mut buf, mut scratch) = ([0u8; N], [0u8; N]);
+        let parts = join_into(&self.as_ref(), reference, &mut buf, &mut scratch)?;
+        Ok(Self::own(&buf, parts))
+    }
+
+    /// The borrowed view, with every accessor.
+    pub fn as_ref(&self) -> UrlRef<'_> {
+        UrlRef {
+            text: self.text.as_str(),
+            parts: self.parts,
         }
-        if r.path.first() == Some(&b'/') {
-            return builder.finish_with_path(r.path, r.query);
-        }
-        // Merge (§5.2.3): the base path up to its last '/', then the reference path.
-        let base_path = self.path().as_bytes();
-        let dir_len = base_path
-            .iter()
-            .rposition(|&b| b == b'/')
-            .map_or(0, |i| i + 1);
-        let mut merged: Vec<u8, N> = Vec::new();
-        merged
-            .extend_from_slice(base_path.get(..dir_len).unwrap_or(b"/"))
-            .and_then(|()| merged.extend_from_slice(r.path))
-            .map_err(|_| UrlError::TooLong { capacity: N })?;
-        builder.finish_with_path(&merged, r.query)
     }
 
     /// The whole URL as text.
@@ -226,51 +394,47 @@ impl<const N: usize> Url<N> {
 
     /// `http` or `https`.
     pub fn scheme(&self) -> Scheme {
-        self.scheme
+        self.parts.scheme
     }
 
     /// The host, lower-cased; IPv6 literals without brackets.
     pub fn host(&self) -> &str {
-        self.text.get(self.host.0..self.host.1).unwrap_or("")
+        self.as_ref().host()
     }
 
     /// What kind of host this is.
     pub fn host_kind(&self) -> HostKind {
-        self.host_kind
+        self.parts.host_kind
     }
 
-    /// The port to connect to (the scheme's default when the URL names none).
+    /// The port to connect to.
     pub fn port(&self) -> u16 {
-        self.port
+        self.parts.port
     }
 
-    /// The `Host` header value: host (IPv6 bracketed), and `:port` only when not the default.
+    /// The `Host` header value.
     pub fn authority(&self) -> &str {
-        let start = self.scheme.as_str().len() + 3;
-        self.text.get(start..self.path_start).unwrap_or("")
+        self.as_ref().authority()
     }
 
     /// The origin-form request target: path and query.
     pub fn target(&self) -> &str {
-        self.text.get(self.path_start..).unwrap_or("/")
+        self.as_ref().target()
     }
 
     /// The path, always starting with `/`.
     pub fn path(&self) -> &str {
-        let end = self.query_start.unwrap_or(self.text.len());
-        self.text.get(self.path_start..end).unwrap_or("/")
+        self.as_ref().path()
     }
 
     /// The query without its `?`, if there is one.
     pub fn query(&self) -> Option<&str> {
-        let start = self.query_start?;
-        self.text.get(start + 1..)
+        self.as_ref().query()
     }
 
-    /// Whether both URLs name the same origin (scheme, host and port): the rule for connection
-    /// reuse and for where an `Authorization` header may go.
+    /// Whether both URLs name the same origin (scheme, host and port).
     pub fn same_origin<const M: usize>(&self, other: &Url<M>) -> bool {
-        self.scheme == other.scheme && self.port == other.port && self.host() == other.host()
+        self.as_ref().same_origin(&other.as_ref())
     }
 }
 
@@ -332,21 +496,24 @@ impl<'a> Reference<'a> {
 
 /// Browsers drop every ASCII tab, CR and LF from a URL before parsing it (WHATWG URL,
 /// "remove all ASCII tab or newline"); operators' pages are tested in browsers, so do the same.
-/// Returns `input` itself when there is nothing to drop.
-fn without_tab_or_newline<'a, const N: usize>(
+/// Returns `input` itself when there is nothing to drop, else the cleaned copy in `scratch`.
+fn without_tab_or_newline<'a>(
     input: &'a [u8],
-    buf: &'a mut Vec<u8, N>,
+    scratch: &'a mut [u8],
+    capacity: usize,
 ) -> Result<&'a [u8], UrlError> {
     if !input.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\n')) {
         return Ok(input);
     }
+    let mut len = 0;
     for &b in input
         .iter()
         .filter(|&&b| !matches!(b, b'\t' | b'\r' | b'\n'))
     {
-        buf.push(b).map_err(|_| UrlError::TooLong { capacity: N })?;
+        *scratch.get_mut(len).ok_or(UrlError::TooLong { capacity })? = b;
+        len += 1;
     }
-    Ok(buf.as_slice())
+    Ok(scratch.get(..len).unwrap_or_default())
 }
 
 fn trim_c0_and_space(mut s: &[u8]) -> &[u8] {
@@ -377,10 +544,39 @@ fn is_scheme_name(name: &[u8]) -> bool {
     }
 }
 
-/// Writes a normalised URL into a fresh `String<N>`: scheme and authority first, then the path
+/// Appends to a caller's byte slice; running out of room is `UrlError::TooLong`.
+struct Out<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), UrlError> {
+        let capacity = self.buf.len();
+        let end = self.len + bytes.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(UrlError::TooLong { capacity })?
+            .copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    fn put_byte(&mut self, b: u8) -> Result<(), UrlError> {
+        self.put(&[b])
+    }
+}
+
+impl fmt::Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.put(s.as_bytes()).map_err(|_| fmt::Error)
+    }
+}
+
+/// Writes a normalised URL into a caller's slice: scheme and authority first, then the path
 /// through dot-segment removal and percent-encoding, then the query.
-struct Builder<const N: usize> {
-    text: String<N>,
+struct Builder<'b> {
+    out: Out<'b>,
     scheme: Scheme,
     port: u16,
     host_kind: HostKind,
@@ -388,21 +584,22 @@ struct Builder<const N: usize> {
     path_start: usize,
 }
 
-impl<const N: usize> Builder<N> {
-    fn new(scheme: Scheme, authority: &[u8]) -> Result<Self, UrlError> {
+impl<'b> Builder<'b> {
+    fn new(buf: &'b mut [u8], scheme: Scheme, authority: &[u8]) -> Result<Self, UrlError> {
         if authority.contains(&b'@') {
             return Err(UrlError::UserinfoNotAllowed);
         }
+        let capacity = buf.len();
         let mut b = Builder {
-            text: String::new(),
+            out: Out { buf, len: 0 },
             scheme,
             port: scheme.default_port(),
             host_kind: HostKind::Domain,
             host: (0, 0),
             path_start: 0,
         };
-        b.push(scheme.as_str())?;
-        b.push("://")?;
+        b.out.put(scheme.as_str().as_bytes())?;
+        b.out.put(b"://")?;
 
         let port_text = if let Some(inner) = authority.strip_prefix(b"[") {
             let close = inner
@@ -414,12 +611,12 @@ impl<const N: usize> Builder<N> {
                 .ok()
                 .and_then(|s| Ipv6Addr::from_str(s).ok())
                 .ok_or(UrlError::InvalidHost)?;
-            b.push("[")?;
-            let start = b.text.len();
-            fmt::Write::write_fmt(&mut b.text, format_args!("{addr}"))
-                .map_err(|_| UrlError::TooLong { capacity: N })?;
-            b.host = (start, b.text.len());
-            b.push("]")?;
+            b.out.put_byte(b'[')?;
+            let start = b.out.len;
+            fmt::Write::write_fmt(&mut b.out, format_args!("{addr}"))
+                .map_err(|_| UrlError::TooLong { capacity })?;
+            b.host = (start, b.out.len);
+            b.out.put_byte(b']')?;
             b.host_kind = HostKind::Ipv6;
             match after.get(1..).unwrap_or_default() {
                 [] => None,
@@ -440,19 +637,19 @@ impl<const N: usize> Builder<N> {
             if !host.is_ascii() {
                 return Err(UrlError::NonAsciiHost);
             }
-            if !host
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
+            // RFC 1035: a name longer than 253 bytes cannot be resolved, so it is not a host.
+            if host.len() > MAX_HOST_LEN
+                || !host
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
             {
                 return Err(UrlError::InvalidHost);
             }
-            let start = b.text.len();
+            let start = b.out.len;
             for &c in host {
-                b.text
-                    .push(char::from(c.to_ascii_lowercase()))
-                    .map_err(|_| UrlError::TooLong { capacity: N })?;
+                b.out.put_byte(c.to_ascii_lowercase())?;
             }
-            b.host = (start, b.text.len());
+            b.host = (start, b.out.len);
             let is_v4 = core::str::from_utf8(host)
                 .ok()
                 .is_some_and(|s| Ipv4Addr::from_str(s).is_ok());
@@ -465,33 +662,27 @@ impl<const N: usize> Builder<N> {
         if let Some(port) = port_text.filter(|p| !p.is_empty()) {
             b.port = parse_port(port)?;
             if b.port != scheme.default_port() {
-                fmt::Write::write_fmt(&mut b.text, format_args!(":{}", b.port))
-                    .map_err(|_| UrlError::TooLong { capacity: N })?;
+                fmt::Write::write_fmt(&mut b.out, format_args!(":{}", b.port))
+                    .map_err(|_| UrlError::TooLong { capacity })?;
             }
         }
-        b.path_start = b.text.len();
+        b.path_start = b.out.len;
         Ok(b)
     }
 
     /// Starts a relative resolution from a base URL's scheme and authority.
-    fn from_base(base: &Url<N>) -> Result<Self, UrlError> {
-        let mut text = String::new();
-        text.push_str(base.text.get(..base.path_start).unwrap_or(""))
-            .map_err(|_| UrlError::TooLong { capacity: N })?;
+    fn from_base(buf: &'b mut [u8], base: &UrlRef<'_>) -> Result<Self, UrlError> {
+        let p = base.parts;
+        let mut out = Out { buf, len: 0 };
+        out.put(base.text.as_bytes().get(..p.path_start).unwrap_or_default())?;
         Ok(Builder {
-            text,
-            scheme: base.scheme,
-            port: base.port,
-            host_kind: base.host_kind,
-            host: base.host,
-            path_start: base.path_start,
+            out,
+            scheme: p.scheme,
+            port: p.port,
+            host_kind: p.host_kind,
+            host: p.host,
+            path_start: p.path_start,
         })
-    }
-
-    fn push(&mut self, s: &str) -> Result<(), UrlError> {
-        self.text
-            .push_str(s)
-            .map_err(|_| UrlError::TooLong { capacity: N })
     }
 
     fn push_encoded(&mut self, bytes: &[u8]) -> Result<(), UrlError> {
@@ -500,15 +691,9 @@ impl<const N: usize> Builder<N> {
             if needs_encoding(b) {
                 let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
                 let lo = HEX.get(usize::from(b & 0xF)).copied().unwrap_or(b'0');
-                for c in [b'%', hi, lo] {
-                    self.text
-                        .push(char::from(c))
-                        .map_err(|_| UrlError::TooLong { capacity: N })?;
-                }
+                self.out.put(&[b'%', hi, lo])?;
             } else {
-                self.text
-                    .push(char::from(b))
-                    .map_err(|_| UrlError::TooLong { capacity: N })?;
+                self.out.put_byte(b)?;
             }
         }
         Ok(())
@@ -518,11 +703,12 @@ impl<const N: usize> Builder<N> {
     fn pop_segment(&mut self) {
         let floor = self.path_start;
         let cut = self
-            .text
-            .get(floor..)
-            .and_then(|p| p.rfind('/'))
+            .out
+            .buf
+            .get(floor..self.out.len)
+            .and_then(|p| p.iter().rposition(|&b| b == b'/'))
             .map_or(floor, |i| floor + i);
-        self.text.truncate(cut);
+        self.out.len = cut;
     }
 
     /// RFC 3986 §5.2.4 `remove_dot_segments`, writing (percent-encoded) into the URL text.
@@ -559,19 +745,44 @@ impl<const N: usize> Builder<N> {
         Ok(())
     }
 
-    fn finish_with_path(mut self, path: &[u8], query: Option<&[u8]>) -> Result<Url<N>, UrlError> {
+    /// `push_path("/" + input)` without building that string: the dot-segment rules that see
+    /// the leading '/' are applied here, the rest by `push_path`.
+    fn push_slash_then(&mut self, mut input: &[u8]) -> Result<(), UrlError> {
+        loop {
+            if let Some(rest) = input.strip_prefix(b"./") {
+                input = rest;
+            } else if input == b"." {
+                input = b"";
+            } else if let Some(rest) = input.strip_prefix(b"../") {
+                self.pop_segment();
+                input = rest;
+            } else if input == b".." {
+                self.pop_segment();
+                input = b"";
+            } else {
+                break;
+            }
+        }
+        let end = input.iter().position(|&b| b == b'/').unwrap_or(input.len());
+        let (segment, rest) = input.split_at(end);
+        self.out.put_byte(b'/')?;
+        self.push_encoded(segment)?;
+        self.push_path(rest)
+    }
+
+    fn finish_with_path(mut self, path: &[u8], query: Option<&[u8]>) -> Result<Parts, UrlError> {
         self.push_path(path)?;
-        if self.text.len() == self.path_start {
-            self.push("/")?;
+        if self.out.len == self.path_start {
+            self.out.put_byte(b'/')?;
         }
         let mut query_start = None;
         if let Some(q) = query {
-            query_start = Some(self.text.len());
-            self.push("?")?;
+            query_start = Some(self.out.len);
+            self.out.put_byte(b'?')?;
             self.push_encoded(q)?;
         }
-        Ok(Url {
-            text: self.text,
+        Ok(Parts {
+            len: self.out.len,
             scheme: self.scheme,
             port: self.port,
             host_kind: self.host_kind,

@@ -1,5 +1,6 @@
 //! The redirect path does not allocate: a counting global allocator watches every session call
-//! over a 5-hop chain (TLS off), and the size of the default `Session` is bounded.
+//! over a 5-hop chain (TLS off; requests sent in pieces; hops collected in a `HopLog`) on both
+//! storage presets, and the session's size and the `Small` preset's RAM are bounded.
 //!
 //! This file holds one test on purpose: the count is per thread, and nothing else may run in it.
 
@@ -9,7 +10,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use phonecheck_engine::{ConnectionInfo, Input, Instant, Output, Policy, Session};
+use phonecheck_engine::{
+    Buffers, ConnId, ConnectionInfo, HopLog, Hosted, Input, Instant, Output, Policy, Session, Small,
+};
 
 struct Counting;
 
@@ -43,8 +46,7 @@ fn watched<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-#[test]
-fn five_hop_chain_makes_zero_allocations_and_session_size_is_bounded() {
+fn run_chain(buffers: Buffers<'_>) -> usize {
     // Responses prepared up front (the test's own allocations are not watched).
     let replies: Vec<&[u8]> = vec![
         b"HTTP/1.1 302 Found\r\nLocation: /two\r\nSet-Cookie: s=1; Path=/\r\nContent-Length: 3\r\n\r\nabc",
@@ -53,30 +55,57 @@ fn five_hop_chain_makes_zero_allocations_and_session_size_is_bounded() {
         b"HTTP/1.1 302 Found\r\nLocation: http://api.example/five\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 31\r\n\r\n{\"check_id\":\"c1\",\"code\":\"4711\"}",
     ];
-    let mut buf = vec![0u8; 4096];
+    // A small transmit buffer: requests go out in several pieces.
+    let mut buf = vec![0u8; 64];
     let mut envelope = vec![0u8; 16 * 1024];
+    let mut log: Box<HopLog<11, 4096>> = Box::default();
     // TLS off: every hop is plain http (https hops allocate in rustls; see tls_memory.rs).
     let policy = Policy {
         platform: "test",
         allow_http_start: true,
         ..Policy::default()
     };
+    ALLOCATIONS.with(|c| c.set(0));
 
-    let mut session: Session = watched(|| {
-        Session::new(b"http://api.example/one", policy, Instant::from_millis(0)).unwrap()
+    let mut session = watched(|| {
+        Session::new(
+            buffers,
+            b"http://api.example/one",
+            policy,
+            Instant::from_millis(0),
+        )
+        .unwrap()
     });
     let mut next_reply = replies.iter();
     let mut now = 0u64;
     let mut hops = 0;
     let mut finished = false;
+    let mut sending = ConnId::default();
     for _ in 0..1000 {
         now += 1;
         let t = Instant::from_millis(now);
         let output = watched(|| match session.poll_output(&mut buf) {
-            Output::Connect { .. } => Some(Input::Connected(ConnectionInfo::default())),
-            Output::Transmit { len } => Some(Input::Sent(len)),
-            Output::Close => None,
-            Output::Wait { .. } => Some(Input::Received(next_reply.next().unwrap())),
+            Output::Connect { conn, .. } => Some(Input::Connected {
+                conn,
+                info: ConnectionInfo::default(),
+            }),
+            Output::Transmit { conn, len } => {
+                sending = conn;
+                // The socket takes a little less than offered, so requests resume mid-way.
+                Some(Input::Sent {
+                    conn,
+                    len: len.saturating_sub(7).max(1),
+                })
+            }
+            Output::Close { .. } => None,
+            Output::Hop(record) => {
+                log.push(record);
+                None
+            }
+            Output::Wait { .. } => Some(Input::Received {
+                conn: sending,
+                bytes: next_reply.next().unwrap(),
+            }),
             Output::Done(result) => {
                 hops = result.unwrap().hops;
                 finished = true;
@@ -92,15 +121,46 @@ fn five_hop_chain_makes_zero_allocations_and_session_size_is_bounded() {
     }
     assert!(finished);
     assert_eq!(hops, 5);
+    assert_eq!(log.len(), 5);
     let n = watched(|| {
         session
-            .write_envelope(&mut envelope, Some(&[("platform", "test")]))
+            .write_debug_envelope(&mut envelope, &*log, &[("platform", "test")])
             .unwrap()
     });
-    assert!(n > 0);
-    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "the session allocated");
+    let text = std::str::from_utf8(&envelope[..n]).unwrap();
+    assert!(text.contains("\"url_trace\":\"1 GET http://api.example/one -> 302"));
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn five_hop_chain_makes_zero_allocations_and_session_size_is_bounded() {
+    let mut hosted = Box::new(Hosted::new());
+    assert_eq!(
+        run_chain(hosted.buffers()),
+        0,
+        "the session allocated (Hosted)"
+    );
+    let mut small = Box::new(Small::new());
+    assert_eq!(
+        run_chain(small.buffers()),
+        0,
+        "the session allocated (Small)"
+    );
 
     let size = std::mem::size_of::<Session>();
+    let small_total = size + std::mem::size_of::<Small>();
     println!("size_of::<Session>() = {size} bytes");
-    assert!(size <= 64 * 1024, "Session grew to {size} bytes");
+    println!(
+        "size_of::<Small>() = {} bytes; Session + Small = {small_total} bytes",
+        std::mem::size_of::<Small>()
+    );
+    println!(
+        "size_of::<Hosted>() = {} bytes",
+        std::mem::size_of::<Hosted>()
+    );
+    assert!(size <= 2 * 1024, "Session grew to {size} bytes");
+    assert!(
+        small_total <= 8 * 1024,
+        "Session + Small is {small_total} bytes"
+    );
 }

@@ -1,7 +1,9 @@
 //! Every request the writer produces parses back with httparse to the same method, target and
-//! headers.
+//! headers, and streaming it through a small buffer gives the same bytes.
 
-use phonecheck_engine::request::{write_request, ConnectionMode, Request, ACCEPT, VERSION};
+use phonecheck_engine::request::{
+    write_request, write_request_from, ConnectionMode, Request, ACCEPT, VERSION,
+};
 use phonecheck_engine::url::Url;
 use proptest::prelude::*;
 
@@ -15,6 +17,7 @@ proptest! {
         cookies in proptest::collection::vec(("[A-Za-z0-9_]{1,8}", "[!#-+\\--:<-\\[\\]-~]{0,16}"), 0..4),
         token in proptest::option::of("[A-Za-z0-9._~+/-]{1,40}"),
         keep_alive in any::<bool>(),
+        piece in 1usize..64,
     ) {
         let scheme = if https { "https" } else { "http" };
         let mut text = format!("{scheme}://{host}").into_bytes();
@@ -23,7 +26,8 @@ proptest! {
         }
         text.push(b'/');
         text.extend(path.iter().filter(|&&b| b != b'#'));
-        let url = Url::<1024>::parse(&text).unwrap();
+        let owned = Url::<1024>::parse(&text).unwrap();
+        let url = owned.as_ref();
 
         let pairs: Vec<(&[u8], &[u8])> = cookies.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
         let pairs_slice: &[(&[u8], &[u8])] = &pairs;
@@ -36,6 +40,19 @@ proptest! {
         };
         let mut buf = vec![0u8; 4096];
         let n = write_request(&mut buf, &req).unwrap();
+
+        // The same request streamed through a small buffer, piece by piece, is the same bytes.
+        let mut streamed = Vec::new();
+        let mut small = vec![0u8; piece];
+        loop {
+            let (total, written) = write_request_from(&mut small, &req, streamed.len()).unwrap();
+            prop_assert_eq!(total, n);
+            if written == 0 {
+                break;
+            }
+            streamed.extend_from_slice(&small[..written]);
+        }
+        prop_assert_eq!(&streamed[..], &buf[..n]);
 
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut parsed = httparse::Request::new(&mut headers);

@@ -176,7 +176,9 @@ fn scheme_switches_are_followed_and_recorded() {
             _ => None,
         })
         .collect();
-    assert_eq!(schemes, [Scheme::Https, Scheme::Http, Scheme::Https]);
+    // Back on https, the api.example connection kept in the pool carries hop 3.
+    assert_eq!(schemes, [Scheme::Https, Scheme::Http]);
+    assert!(done.hops[2].info.reused);
     assert_eq!(
         done.debug_envelope
             .matches("\"scheme_switch\":true")
@@ -312,19 +314,27 @@ fn expired_cookie_is_deleted_and_not_sent() {
 
 #[test]
 fn full_jar_evicts_the_oldest_cookie_and_the_trace_counts_it() {
-    let mut head = "HTTP/1.1 302 Found\r\nLocation: /2\r\n".to_string();
-    for i in 0..13 {
-        head += &format!("Set-Cookie: c{i}=v; Path=/\r\n");
-    }
-    head += "Content-Length: 0\r\n\r\n";
+    // Twelve of these fill the 8 KiB cookie area (24 bytes of bookkeeping each); the 13th
+    // evicts the oldest. They come over two responses, as a head is at most 8 KiB.
+    let value = "v".repeat(640);
+    let setting = |range: std::ops::Range<usize>, to: &str| {
+        let mut head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\n");
+        for i in range {
+            head += &format!("Set-Cookie: c{i}={value}; Path=/\r\n");
+        }
+        head + "Content-Length: 0\r\n\r\n"
+    };
     let done = api()
-        .respond("api.example", 443, &head)
+        .respond("api.example", 443, &setting(0..7, "/2"))
+        .respond("api.example", 443, &setting(7..13, "/3"))
         .respond("api.example", 443, &json(200, OK_BODY))
         .run();
     assert!(done.debug_envelope.contains(r#""cookie_evictions":1"#));
-    let sent = header(done.requests()[1], "Cookie").unwrap();
+    let sent = header(done.requests()[2], "Cookie").unwrap();
     assert!(!sent.contains("c0=v") && sent.contains("c12=v"), "{sent}");
     assert_eq!(sent.matches("=v").count(), 12);
+    // The 8 KiB Cookie header went out whole, though the request is larger than one buffer.
+    assert!(sent.len() > 7_500);
 }
 
 #[test]
@@ -390,7 +400,7 @@ fn same_origin_keep_alive_reuses_the_connection() {
 }
 
 #[test]
-fn connection_close_or_other_origin_means_close_then_connect() {
+fn connection_close_means_close_then_connect_and_other_origins_wait_in_the_pool() {
     let closing =
         "HTTP/1.1 302 Found\r\nLocation: /2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
     let done = api()
@@ -408,10 +418,12 @@ fn connection_close_or_other_origin_means_close_then_connect() {
             Event::Close => "close",
         })
         .collect();
+    // The second api.example connection stays open (idle, in the pool) while mno.example is
+    // asked; both close when the check ends.
     assert_eq!(
         shape,
         [
-            "connect", "request", "close", "connect", "request", "close", "connect", "request",
+            "connect", "request", "close", "connect", "request", "connect", "request", "close",
             "close"
         ]
     );
@@ -513,10 +525,12 @@ fn whole_check_deadline_fires() {
         s = s.respond("api.example", 443, &redirect(302, &format!("/{i}")));
     }
     let done = s.run();
+    // Hop 3's answer arrives at exactly 100 ms: deadlines are checked before an input is
+    // applied, so it does not count.
     assert_eq!(
         done.error(),
         Some(Error::CheckTimeout {
-            hop: 4,
+            hop: 3,
             limit_ms: 100
         })
     );
@@ -652,14 +666,31 @@ fn oversized_head_is_a_limit_error() {
 
 #[test]
 fn oversized_cookie_is_a_limit_error() {
-    let big = format!(
-        "HTTP/1.1 302 Found\r\nLocation: /2\r\nSet-Cookie: big={}\r\nContent-Length: 0\r\n\r\n",
-        "v".repeat(1000)
-    );
-    let done = api().respond("api.example", 443, &big).run();
+    // RFC 6265 §6.1: at least 4096 bytes per cookie. One that size goes through...
+    let cookie = |n: usize| {
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: /2\r\nSet-Cookie: big={}; Path=/\r\nContent-Length: 0\r\n\r\n",
+            "v".repeat(n)
+        )
+    };
+    let done = api()
+        .respond("api.example", 443, &cookie(4092))
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+    assert!(header(done.requests()[1], "Cookie").unwrap().len() == 4096);
+    // ...and one larger than the whole cookie area is an error that says what it needed.
+    let done = api()
+        .policy(|p| p.limits.max_head_bytes = 16 * 1024)
+        .respond("api.example", 443, &cookie(9000))
+        .run();
     assert_eq!(
         done.error(),
-        Some(Error::CookieTooLarge { hop: 1, limit: 768 })
+        Some(Error::CookieTooLarge {
+            hop: 1,
+            limit: 8192,
+            needed: 24 + "big".len() + 9000 + "api.example".len() + "/".len()
+        })
     );
 }
 

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use phonecheck_engine::completion::Field;
 use phonecheck_engine::{
-    ConnectionInfo, Error, Input, Instant, Output, Policy, ResponseBody, Scheme, Session,
-    TlsSettings, TransportError, WallClock,
+    ConnId, ConnectionInfo, Error, HopInfo, HopRecord, Hosted, Input, Instant, Output, Policy,
+    ResponseBody, Scheme, Session, TlsSettings, TransportError, WallClock,
 };
 use pki::{LeafOptions, TestPki};
 
@@ -47,6 +47,7 @@ enum TlsServer {
 }
 
 /// The server end of one connection.
+#[derive(Debug)]
 struct ServerEnd {
     key: (String, u16),
     tls: Option<rustls::ServerConnection>,
@@ -62,6 +63,15 @@ enum Delivery {
     Bytes(Vec<u8>),
     Eof,
     Fail(TransportError),
+}
+
+/// Where the harness's buffers and storage come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// The `Hosted` preset.
+    Hosted,
+    /// The `Small` preset.
+    Small,
 }
 
 /// What happens when the session connects to an origin.
@@ -85,6 +95,13 @@ pub enum Event {
     Close,
 }
 
+/// A hop record the harness kept (owned copy of `Output::Hop`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    pub url: String,
+    pub info: HopInfo,
+}
+
 /// The owned result of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -97,6 +114,14 @@ pub struct Finished {
     /// The SNI each TLS server saw, per https connection.
     pub snis: Vec<Option<String>>,
     pub elapsed_ms: u64,
+    /// The hop records, in the order they came out.
+    pub hops: Vec<Kept>,
+    /// Connections opened, TLS handshakes and full (not resumed) handshakes.
+    pub connections: u16,
+    pub tls_handshakes: u16,
+    pub tls_resumed: u16,
+    /// The most connections the session had open at once.
+    pub max_open: usize,
 }
 
 impl Finished {
@@ -169,6 +194,11 @@ pub struct Scenario {
     pub reply_ms: u64,
     /// Split every reply at these offsets (sorted, deduplicated by the harness).
     pub cuts: Vec<usize>,
+    /// The driver's transmit buffer size.
+    pub buf_len: usize,
+    /// The socket takes at most this many bytes per write (`Sent` reports what it took).
+    pub send_chunk: Option<usize>,
+    pub storage: Storage,
 }
 
 impl Scenario {
@@ -190,7 +220,28 @@ impl Scenario {
             connect_ms: 10,
             reply_ms: 20,
             cuts: Vec::new(),
+            buf_len: 8192,
+            send_chunk: None,
+            storage: Storage::Hosted,
         }
+    }
+
+    /// Takes every write partly: at most `n` bytes per `Transmit`.
+    pub fn send_chunk(mut self, n: usize) -> Self {
+        self.send_chunk = Some(n);
+        self
+    }
+
+    /// Polls outputs with a buffer of `n` bytes.
+    pub fn buffer(mut self, n: usize) -> Self {
+        self.buf_len = n;
+        self
+    }
+
+    /// Runs over the `Small` storage preset.
+    pub fn small(mut self) -> Self {
+        self.storage = Storage::Small;
+        self
     }
 
     /// Queues a reply from `host:port` for the next request that reaches it.
@@ -273,41 +324,62 @@ impl Scenario {
     }
 
     /// Runs the check to the end.
-    pub fn run(mut self) -> Finished {
-        let start = Instant::from_millis(1_000);
-        let mut session: Session = match Session::new(self.url.as_bytes(), self.policy, start) {
-            Ok(s) => s,
-            Err(e) => {
-                return Finished {
-                    result: Err(e),
-                    body: String::new(),
-                    fields: Vec::new(),
-                    envelope: String::new(),
-                    debug_envelope: String::new(),
-                    log: Vec::new(),
-                    snis: Vec::new(),
-                    elapsed_ms: 0,
-                }
+    pub fn run(self) -> Finished {
+        match self.storage {
+            Storage::Hosted => {
+                let mut storage = Box::new(Hosted::new());
+                self.run_with(storage.buffers())
             }
+            Storage::Small => {
+                let mut storage = Box::new(phonecheck_engine::Small::new());
+                self.run_with(storage.buffers())
+            }
+        }
+    }
+
+    fn run_with(mut self, buffers: phonecheck_engine::Buffers<'_>) -> Finished {
+        let start = Instant::from_millis(1_000);
+        let failed = |e| Finished {
+            result: Err(e),
+            body: String::new(),
+            fields: Vec::new(),
+            envelope: String::new(),
+            debug_envelope: String::new(),
+            log: Vec::new(),
+            snis: Vec::new(),
+            elapsed_ms: 0,
+            hops: Vec::new(),
+            connections: 0,
+            tls_handshakes: 0,
+            tls_resumed: 0,
+            max_open: 0,
+        };
+        let mut session = match Session::new(buffers, self.url.as_bytes(), self.policy, start) {
+            Ok(s) => s,
+            Err(e) => return failed(e),
         };
         if let Some(t) = &self.token {
-            session = session.with_access_token(t).unwrap();
+            if let Err(e) = session.set_access_token(t) {
+                return failed(e);
+            }
         }
         if let Some(p) = &self.redirect_url {
-            session = session.with_redirect_url(p).unwrap();
+            if let Err(e) = session.set_redirect_url(p) {
+                return failed(e);
+            }
         }
         let settings = TlsSettings::with_ring()
             .with_roots_der(&[&pki::pki().ca_der])
             .unwrap();
         if self.tls {
-            session = session.with_tls(settings);
+            session.set_tls(settings);
         }
         if self.wall_clock {
             let unix_secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_secs();
-            session = session.with_wall_clock(WallClock {
+            session.set_wall_clock(WallClock {
                 at: start,
                 unix_secs,
             });
@@ -316,17 +388,21 @@ impl Scenario {
         let mut now = start.as_millis();
         let mut log = Vec::new();
         let mut snis = Vec::new();
-        let mut server: Option<ServerEnd> = None;
-        let mut buf = vec![0u8; 8192];
+        let mut kept: Vec<Kept> = Vec::new();
+        let mut servers: HashMap<ConnId, ServerEnd> = HashMap::new();
+        let mut closed: Vec<ConnId> = Vec::new();
+        let mut max_open = 0;
+        let mut buf = vec![0u8; self.buf_len];
         // Deliveries scheduled on the virtual clock, kept in arrival order.
-        let mut arrivals: VecDeque<(u64, Delivery)> = VecDeque::new();
-        let schedule = |arrivals: &mut VecDeque<(u64, Delivery)>, at: u64, d: Delivery| {
-            let i = arrivals
-                .iter()
-                .position(|(t, _)| *t > at)
-                .unwrap_or(arrivals.len());
-            arrivals.insert(i, (at, d));
-        };
+        let mut arrivals: VecDeque<(u64, ConnId, Delivery)> = VecDeque::new();
+        let schedule =
+            |arrivals: &mut VecDeque<(u64, ConnId, Delivery)>, at: u64, c: ConnId, d: Delivery| {
+                let i = arrivals
+                    .iter()
+                    .position(|(t, _, _)| *t > at)
+                    .unwrap_or(arrivals.len());
+                arrivals.insert(i, (at, c, d));
+            };
 
         let around = self.around_session;
         for _ in 0..100_000 {
@@ -335,11 +411,13 @@ impl Scenario {
             around(false);
             match output {
                 Output::Connect {
+                    conn,
                     scheme,
                     host,
                     port,
                     hop,
                 } => {
+                    assert!(!closed.contains(&conn), "connection id {conn} used again");
                     log.push(Event::Connect {
                         scheme,
                         host: host.to_string(),
@@ -369,33 +447,52 @@ impl Scenario {
                                         .clone(),
                                 ),
                             };
-                            server = Some(ServerEnd {
-                                key,
-                                raw: matches!(tls, Some(TlsServer::Raw)),
-                                tls: match tls {
-                                    Some(TlsServer::Real(config)) => {
-                                        Some(rustls::ServerConnection::new(config).unwrap())
-                                    }
-                                    _ => None,
+                            servers.insert(
+                                conn,
+                                ServerEnd {
+                                    key,
+                                    raw: matches!(tls, Some(TlsServer::Raw)),
+                                    tls: match tls {
+                                        Some(TlsServer::Real(config)) => {
+                                            Some(rustls::ServerConnection::new(config).unwrap())
+                                        }
+                                        _ => None,
+                                    },
+                                    pending: Vec::new(),
+                                    sni_logged: false,
                                 },
-                                pending: Vec::new(),
-                                sni_logged: false,
-                            });
-                            schedule(&mut arrivals, at, Delivery::Connected);
+                            );
+                            max_open = max_open.max(servers.len());
+                            schedule(&mut arrivals, at, conn, Delivery::Connected);
                         }
-                        ConnectPlan::Hang => {}
-                        ConnectPlan::Fail(e) => schedule(&mut arrivals, at, Delivery::Fail(e)),
+                        ConnectPlan::Hang => {
+                            servers.insert(
+                                conn,
+                                ServerEnd {
+                                    key,
+                                    raw: true,
+                                    tls: None,
+                                    pending: Vec::new(),
+                                    sni_logged: true,
+                                },
+                            );
+                        }
+                        ConnectPlan::Fail(e) => {
+                            schedule(&mut arrivals, at, conn, Delivery::Fail(e))
+                        }
                     }
                 }
-                Output::Transmit { len } => {
-                    let wire = buf[..len].to_vec();
+                Output::Transmit { conn, len } => {
+                    assert!(!closed.contains(&conn), "transmit on closed {conn}");
+                    let taken = self.send_chunk.map_or(len, |c| c.min(len));
+                    let wire = buf[..taken].to_vec();
                     feed(
                         &mut session,
                         around,
                         Instant::from_millis(now),
-                        Input::Sent(len),
+                        Input::Sent { conn, len: taken },
                     );
-                    let end = server.as_mut().expect("transmit without connection");
+                    let end = servers.get_mut(&conn).expect("transmit without connection");
                     // What the server sends back at once (handshake records).
                     let mut at_once = Vec::new();
                     let mut plaintext = Vec::new();
@@ -410,22 +507,23 @@ impl Scenario {
                                     break;
                                 }
                             }
-                            if !end.sni_logged {
-                                end.sni_logged = true;
-                                snis.push(tls.server_name().map(str::to_string));
-                            }
                             let _ = tls.reader().read_to_end(&mut plaintext);
                             while tls.wants_write() {
                                 tls.write_tls(&mut at_once).unwrap();
+                            }
+                            // Once the whole ClientHello is in, the server answers it.
+                            if !end.sni_logged && !at_once.is_empty() {
+                                end.sni_logged = true;
+                                snis.push(tls.server_name().map(str::to_string));
                             }
                         }
                         None => plaintext = wire,
                     }
                     for piece in pieces(&at_once, &self.cuts) {
-                        schedule(&mut arrivals, now, Delivery::Bytes(piece));
+                        schedule(&mut arrivals, now, conn, Delivery::Bytes(piece));
                     }
                     if server_failed {
-                        schedule(&mut arrivals, now, Delivery::Eof);
+                        schedule(&mut arrivals, now, conn, Delivery::Eof);
                         continue;
                     }
                     end.pending.extend_from_slice(&plaintext);
@@ -453,7 +551,7 @@ impl Scenario {
                             Reply::Eof => (Vec::new(), true),
                             Reply::Silence => (Vec::new(), false),
                             Reply::Fail(e) => {
-                                schedule(&mut arrivals, at, Delivery::Fail(e));
+                                schedule(&mut arrivals, at, conn, Delivery::Fail(e));
                                 (Vec::new(), false)
                             }
                         };
@@ -469,40 +567,41 @@ impl Scenario {
                             _ => bytes,
                         };
                         for piece in pieces(&wire, &self.cuts) {
-                            schedule(&mut arrivals, at, Delivery::Bytes(piece));
+                            schedule(&mut arrivals, at, conn, Delivery::Bytes(piece));
                         }
                         if eof {
-                            schedule(&mut arrivals, at, Delivery::Eof);
+                            schedule(&mut arrivals, at, conn, Delivery::Eof);
                         }
                     }
                 }
-                Output::Close => {
+                Output::Close { conn } => {
+                    assert!(!closed.contains(&conn), "closed {conn} twice");
+                    closed.push(conn);
                     log.push(Event::Close);
-                    server = None;
-                    arrivals.clear();
+                    servers.remove(&conn);
+                    arrivals.retain(|(_, c, _)| *c != conn);
                 }
+                Output::Hop(record) => kept.push(Kept {
+                    url: record.url.to_string(),
+                    info: record.info.clone(),
+                }),
                 Output::Wait { until } => {
                     assert!(until.as_millis() >= now, "deadline in the past");
                     match arrivals.front() {
-                        Some((at, _)) if *at <= until.as_millis() => {
-                            let (at, delivery) = arrivals.pop_front().unwrap();
+                        Some((at, _, _)) if *at <= until.as_millis() => {
+                            let (at, conn, delivery) = arrivals.pop_front().unwrap();
                             now = now.max(at);
                             let t = Instant::from_millis(now);
-                            match delivery {
-                                Delivery::Connected => feed(
-                                    &mut session,
-                                    around,
-                                    t,
-                                    Input::Connected(ConnectionInfo::default()),
-                                ),
-                                Delivery::Bytes(b) => {
-                                    feed(&mut session, around, t, Input::Received(&b))
-                                }
-                                Delivery::Eof => feed(&mut session, around, t, Input::Eof),
-                                Delivery::Fail(e) => {
-                                    feed(&mut session, around, t, Input::TransportFailed(e))
-                                }
-                            }
+                            let input = match &delivery {
+                                Delivery::Connected => Input::Connected {
+                                    conn,
+                                    info: ConnectionInfo::default(),
+                                },
+                                Delivery::Bytes(b) => Input::Received { conn, bytes: b },
+                                Delivery::Eof => Input::Eof { conn },
+                                Delivery::Fail(e) => Input::TransportFailed { conn, error: *e },
+                            };
+                            feed(&mut session, around, t, input);
                         }
                         _ => {
                             now = until.as_millis();
@@ -540,13 +639,23 @@ impl Scenario {
                         Err(_) => (String::new(), Vec::new()),
                     };
                     let result = result.map(|(_, s, h)| (s, h));
+                    assert!(servers.is_empty(), "connections left open: {servers:?}");
+                    assert_eq!(session.open_connections(), 0);
                     let mut env = vec![0u8; 64 * 1024];
-                    let n = session.write_envelope(&mut env, None).unwrap();
+                    let n = session.write_envelope(&mut env).unwrap();
                     let envelope = String::from_utf8(env[..n].to_vec()).unwrap();
+                    let records: Vec<HopRecord<'_>> = kept
+                        .iter()
+                        .map(|k| HopRecord {
+                            url: &k.url,
+                            info: &k.info,
+                        })
+                        .collect();
                     let n = session
-                        .write_envelope(&mut env, Some(&[("platform", "test")]))
+                        .write_debug_envelope(&mut env, records.as_slice(), &[("platform", "test")])
                         .unwrap();
                     let debug_envelope = String::from_utf8(env[..n].to_vec()).unwrap();
+                    let counters = session.counters();
                     return Finished {
                         result,
                         body,
@@ -556,6 +665,11 @@ impl Scenario {
                         log,
                         snis,
                         elapsed_ms: now - start.as_millis(),
+                        hops: kept,
+                        connections: counters.connections,
+                        tls_handshakes: counters.tls_handshakes,
+                        tls_resumed: counters.tls_resumed,
+                        max_open,
                     };
                 }
             }
@@ -564,7 +678,7 @@ impl Scenario {
     }
 }
 
-fn feed(session: &mut Session, around: fn(bool), now: Instant, input: Input<'_>) {
+fn feed(session: &mut Session<'_>, around: fn(bool), now: Instant, input: Input<'_>) {
     around(true);
     session.handle_input(now, input);
     around(false);
