@@ -47,6 +47,19 @@ impl TestPki {
         }
     }
 
+    /// A leaf certificate for `names` signed by this CA, as PEM: the chain (leaf, then CA) and
+    /// the PKCS#8 key, for servers outside this process (e.g. nginx in the cellular benchmark).
+    pub fn leaf_pem(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = CertificateParams::new(names).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = params.signed_by(&key, &self.issuer).unwrap();
+        (
+            format!("{}{}", leaf.pem(), self.ca_pem),
+            key.serialize_pem(),
+        )
+    }
+
     pub fn server_config(&self, host: &str, opts: &LeafOptions) -> Arc<ServerConfig> {
         let names = opts.names.clone().unwrap_or_else(|| vec![host.to_string()]);
         let mut params = CertificateParams::new(names).unwrap();
