@@ -46,6 +46,13 @@ use crate::time::{millis_u32, Instant, WallClock};
 use crate::trace::{ConnId, Counters, HopInfo, HopRecord};
 use crate::url::{join_into, parse_into, Parts, Scheme, UrlError, UrlRef};
 
+/// The largest TLS record payload (RFC 8446 §5.1).
+#[cfg(feature = "tls")]
+const MAX_TLS_PLAINTEXT: usize = 16 * 1024;
+
+#[cfg(feature = "tls")]
+extern crate alloc;
+
 /// The most connection slots a session uses, whatever the caller lends.
 pub const MAX_POOL: usize = 32;
 
@@ -1243,9 +1250,13 @@ impl Core<'_> {
             .and_then(|c| c.tls.as_ref())
             .is_some_and(|t| !t.outgoing().is_empty());
         if !queued && self.state == State::Awaiting && self.req_done < self.req_total {
-            let (_, written) = self.write_request_part(buf, self.req_done)?;
+            // TLS allocates anyway: the plaintext goes into records of up to 16 KiB whatever
+            // the caller's buffer, so the wire does not depend on it.
+            let left = (self.req_total - self.req_done).min(MAX_TLS_PLAINTEXT);
+            let mut plain = alloc::vec![0u8; left];
+            let (_, written) = self.write_request_part(&mut plain, self.req_done)?;
             if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
-                tls.send(buf.get(..written).unwrap_or_default())
+                tls.send(plain.get(..written).unwrap_or_default())
                     .map_err(|error| Error::Tls { hop, error })?;
             }
             self.req_done += written;

@@ -1,5 +1,6 @@
-//! Properties of whole scripted chains: split invariance, the hop bound, no request to a
-//! forbidden scheme. (Every request the harness sees is also parsed back with httparse.)
+//! Properties of whole scripted chains: split invariance (of responses, and of requests sent in
+//! pieces), the hop bound, no request to a forbidden scheme. (Every request the harness sees is
+//! also parsed back with httparse.)
 
 mod support;
 
@@ -113,6 +114,21 @@ proptest! {
         prop_assert_eq!(whole.result, Ok((200, hops.len() as u8 + 1)));
         let split = chain(&hops).split_at(&cuts).run();
         prop_assert_eq!(split, whole);
+    }
+
+    #[test]
+    fn partial_sends_and_small_buffers_put_the_same_bytes_on_the_wire(
+        hops in proptest::collection::vec(hop_spec(), 0..5),
+        chunk in 1usize..40,
+        buffer in 1usize..300,
+    ) {
+        let whole = chain(&hops).run();
+        // The socket takes `chunk` bytes of each write; the driver's buffer is `buffer` bytes.
+        let partial = chain(&hops).send_chunk(chunk).buffer(buffer).run();
+        prop_assert_eq!(partial, whole.clone());
+        // And one byte at a time.
+        let bytewise = chain(&hops).send_chunk(1).buffer(1).run();
+        prop_assert_eq!(bytewise, whole);
     }
 
     #[test]

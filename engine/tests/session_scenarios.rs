@@ -860,3 +860,216 @@ fn debug_envelope_has_the_sdk_fields_and_per_hop_records() {
     );
     assert!(env.contains(r#""connections":2"#));
 }
+
+// ---- the connection pool ------------------------------------------------------------------------
+
+fn shape(done: &support::Finished) -> Vec<String> {
+    done.log
+        .iter()
+        .map(|e| match e {
+            Event::Connect { host, .. } => format!("connect {host}"),
+            Event::Request(r) => format!(
+                "{} {}",
+                header(r, "Host").unwrap_or_default(),
+                r.split(' ').nth(1).unwrap_or("")
+            ),
+            Event::Close => "close".to_string(),
+        })
+        .collect()
+}
+
+/// The benchmark's chain: https api → http operator A → http operator B (a cookie) → operator A
+/// → back to https api; 10 requests over 3 origins.
+fn three_origin_chain() -> Scenario {
+    Scenario::new("https://api.example/start")
+        .respond("api.example", 443, &redirect(302, "/a1"))
+        .respond("api.example", 443, &redirect(302, "http://opa.example/1"))
+        .respond("opa.example", 80, &redirect(302, "/2"))
+        .respond("opa.example", 80, &redirect(302, "http://opb.example/1"))
+        .respond(
+            "opb.example",
+            80,
+            "HTTP/1.1 302 Found\r\nLocation: /2\r\nSet-Cookie: opsess=s1; Path=/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .respond("opb.example", 80, &redirect(302, "/3"))
+        .respond("opb.example", 80, &redirect(302, "http://opa.example/3"))
+        .respond("opa.example", 80, &redirect(302, "/4"))
+        .respond("opa.example", 80, &redirect(302, "https://api.example/done"))
+        .respond("api.example", 443, &json(200, OK_BODY))
+}
+
+#[test]
+fn three_origins_take_three_connections_and_one_full_tls_handshake() {
+    let done = three_origin_chain().run();
+    assert_eq!(done.result, Ok((200, 10)));
+    assert_eq!(done.connections, 3);
+    assert_eq!((done.tls_handshakes, done.tls_resumed), (1, 0));
+    assert_eq!(done.max_open, 3);
+    assert_eq!(
+        done.connects(),
+        [
+            ("api.example".to_string(), 443),
+            ("opa.example".to_string(), 80),
+            ("opb.example".to_string(), 80)
+        ]
+    );
+    let reused: Vec<bool> = done.hops.iter().map(|h| h.info.reused).collect();
+    assert_eq!(
+        reused,
+        [false, true, false, true, false, true, true, true, true, true]
+    );
+    let reqs = done.requests();
+    assert_eq!(header(reqs[5], "Cookie").as_deref(), Some("opsess=s1"));
+    assert_eq!(header(reqs[6], "Cookie").as_deref(), Some("opsess=s1"));
+    assert_eq!(header(reqs[7], "Cookie"), None);
+    assert!(done.debug_envelope.contains(r#""connections":3,"tls_handshakes":1"#));
+}
+
+#[test]
+fn a_pool_of_one_connection_closes_before_each_new_origin() {
+    let done = three_origin_chain()
+        .policy(|p| p.max_connections = 1)
+        .run();
+    assert_eq!(done.result, Ok((200, 10)));
+    assert_eq!(done.max_open, 1);
+    // api, opa, opb, opa again, api again: 5 connections; api's second TLS handshake resumes.
+    assert_eq!(done.connections, 5);
+    assert_eq!((done.tls_handshakes, done.tls_resumed), (2, 1));
+}
+
+#[test]
+fn the_small_preset_runs_the_chain_with_one_connection() {
+    let done = three_origin_chain().small().run();
+    assert_eq!(done.result, Ok((200, 10)));
+    assert_eq!((done.max_open, done.connections), (1, 5));
+}
+
+#[test]
+fn a_full_pool_closes_its_least_recently_used_idle_connection() {
+    let done = Scenario::new("https://a.example/1")
+        .policy(|p| p.max_connections = 2)
+        .respond("a.example", 443, &redirect(302, "https://b.example/1"))
+        .respond("b.example", 443, &redirect(302, "https://c.example/1"))
+        .respond("c.example", 443, &redirect(302, "https://b.example/2"))
+        .respond("b.example", 443, &redirect(302, "https://a.example/2"))
+        .respond("a.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 5)));
+    assert_eq!(
+        shape(&done),
+        [
+            "connect a.example",
+            "a.example /1",
+            "connect b.example",
+            "b.example /1",
+            // Full: a.example was used longest ago.
+            "close",
+            "connect c.example",
+            "c.example /1",
+            // b.example is still in the pool.
+            "b.example /2",
+            // Full again: c.example was used longer ago than b.example.
+            "close",
+            "connect a.example",
+            "a.example /2",
+            "close",
+            "close",
+        ]
+    );
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_not_used_again() {
+    let done = api()
+        .reply(
+            "api.example",
+            443,
+            Reply::BytesThenEof(redirect(302, "http://mno.example/he").into_bytes()),
+        )
+        .respond("mno.example", 80, &redirect(302, "https://api.example/back"))
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 3)));
+    assert_eq!(done.connects().len(), 3);
+    assert!(!done.hops[2].info.reused);
+}
+
+#[test]
+fn a_stale_pooled_connection_is_retried_once_on_a_fresh_one() {
+    // api.example's connection sits idle in the pool while mno.example is asked; when it is
+    // used again the server has dropped it without a word.
+    let done = api()
+        .respond("api.example", 443, &redirect(302, "http://mno.example/he"))
+        .respond("mno.example", 80, &redirect(302, "https://api.example/back"))
+        .reply("api.example", 443, Reply::Eof)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 3)));
+    assert_eq!(done.connects().len(), 3);
+    assert!(!done.hops[2].info.reused);
+}
+
+#[test]
+fn urls_of_eight_kib_are_followed_with_the_hosted_storage() {
+    let long = format!("https://auth.mno.example/authorize?request={}", "J".repeat(8000));
+    let done = api()
+        .respond("api.example", 443, &redirect(302, &long))
+        .respond("auth.mno.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+    assert!(done.requests()[1].len() > 8000);
+    // The Small preset's URL slots (1152 bytes with nothing copied in) say so, naming the
+    // capacity; its 2 KiB receive area refuses the 8 KiB head first.
+    let done = api()
+        .small()
+        .respond("api.example", 443, &redirect(302, &long))
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::Response {
+            hop: 1,
+            error: ResponseError::HeadTooLarge { limit: 2048 }
+        })
+    );
+    let longish = format!("https://auth.mno.example/authorize?request={}", "J".repeat(1500));
+    let done = api()
+        .small()
+        .respond("api.example", 443, &redirect(302, &longish))
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::BadLocation {
+            hop: 1,
+            error: UrlError::TooLong { capacity: 1152 }
+        })
+    );
+}
+
+#[test]
+fn an_empty_connection_storage_is_refused_with_the_area_named() {
+    let mut url = [0u8; 256];
+    let mut receive = [0u8; 256];
+    let mut cookies = [0u8; 64];
+    let buffers = phonecheck_engine::Buffers {
+        url: &mut url,
+        receive: &mut receive,
+        cookies: &mut cookies,
+        connections: &mut [],
+    };
+    let err = phonecheck_engine::Session::new(
+        buffers,
+        START.as_bytes(),
+        phonecheck_engine::Policy::default(),
+        phonecheck_engine::Instant::from_millis(0),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::Storage {
+            area: phonecheck_engine::Area::Connections,
+            needed: 1,
+            have: 0
+        }
+    );
+    assert!(err.to_string().contains("connections storage area"));
+}

@@ -9,7 +9,9 @@ use phonecheck_engine::Instant;
 
 fuzz_target!(|data: &[u8]| {
     let url = Url::<256>::parse(b"https://a.mno.example/p/q").expect("url");
-    let mut jar: CookieJar<4, 128> = CookieJar::default();
+    let url = url.as_ref();
+    let mut area = [0u8; 512];
+    let mut jar = CookieJar::new(&mut area);
     for header in data.split(|&b| b == b'\n') {
         let _ = jar.store(header, &url, Instant::from_millis(5), Some(1_000_000), None);
     }

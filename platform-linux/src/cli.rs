@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use phonecheck_engine::trace::HopRecord;
-use phonecheck_engine::url::DEFAULT_URL_CAPACITY;
+use phonecheck_engine::HopRecord;
 use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
 
 use crate::backend::Backend;
@@ -460,8 +459,12 @@ fn run(
 }
 
 /// One `-v` line: status, host, reuse, TLS, timings.
-pub fn progress_line(hop: &HopRecord<DEFAULT_URL_CAPACITY>) -> String {
+pub fn progress_line(record: HopRecord<'_>) -> String {
+    let hop = record.info;
     let t = hop.timings;
+    // The record's URL is normalised: "scheme://authority/...".
+    let (scheme, rest) = record.url.split_once("://").unwrap_or(("?", record.url));
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
     let ms = |v: Option<u32>| v.map_or("-".to_string(), |v| format!("{v}ms"));
     let status = hop.status.map_or("---".to_string(), |s| s.to_string());
     let conn = if hop.reused {
@@ -476,8 +479,8 @@ pub fn progress_line(hop: &HopRecord<DEFAULT_URL_CAPACITY>) -> String {
     format!(
         "hop {}: {status} {} {}{remote} ({conn}{tls}) dns {} connect {} tls {} first byte {} total {}",
         hop.hop,
-        hop.url.scheme(),
-        hop.url.authority(),
+        scheme,
+        authority,
         ms(t.dns_ms),
         ms(t.connect_ms),
         ms(t.tls_ms),

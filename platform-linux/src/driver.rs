@@ -1,11 +1,15 @@
 //! The blocking driver: runs one engine `Session` over pinned sockets with `poll`, the real
-//! monotonic clock for deadlines and the real wall clock for certificates.
+//! monotonic clock for deadlines and the real wall clock for certificates. The session keeps up
+//! to `Policy::max_connections` connections open; the driver holds their sockets by `ConnId`
+//! and polls them together.
 //!
 //! ```text
-//!  Session ──Connect──► check interface ─► pinned DNS ─► connect race ──Connected / TransportFailed──┐
-//!     ▲    ──Transmit─► write (poll POLLOUT) ─────────────────────────────────Sent──────────────────┤
-//!     │    ──Wait─────► poll POLLIN until the deadline ── Received / Eof / Timeout ─────────────────┤
-//!     └────────────────────────────────────────────────────────────────────────────────────────────┘
+//!  Session ──Connect{conn}──► check interface ─► pinned DNS ─► connect race ──Connected / TransportFailed──┐
+//!     ▲    ──Transmit{conn}─► write what the socket takes (poll POLLOUT) ──────────────Sent──────────────────┤
+//!     │    ──Close{conn}────► drop the socket                                                                │
+//!     │    ──Hop(record)────► keep it (debug object) and tell the caller (-v lines)                          │
+//!     │    ──Wait───────────► poll every socket for POLLIN until the deadline ── Received / Eof / Timeout ──┤
+//!     └──────────────────────────────────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
 //! Every failure the session hears about keeps its OS-level detail here, so the envelope can say
@@ -17,10 +21,9 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags};
-use phonecheck_engine::trace::HopRecord;
 use phonecheck_engine::{
-    ConnectionInfo, ErrorCode, Input, Instant, Output, Policy, Session, TlsSettings,
-    TransportError, WallClock,
+    ConnId, ConnectionInfo, ErrorCode, HopInfo, HopRecord, Hosted, Input, Instant, Output,
+    Policy, Session, TlsSettings, TransportError, WallClock,
 };
 use serde_json::Value;
 use socket2::Socket;
@@ -74,81 +77,103 @@ impl Clock {
     }
 }
 
+/// A hop record the driver keeps for the `debug` object.
+#[derive(Clone, Debug)]
+pub struct KeptHop {
+    /// The hop's URL.
+    pub url: String,
+    /// The rest of the record.
+    pub info: HopInfo,
+}
+
 /// Runs a check. `device_info` adds the `debug` object; `on_hop` hears about each hop as it ends.
 pub fn run_check(
     opts: &CheckOptions,
     device_info: Option<&[(&str, &str)]>,
-    on_hop: &mut dyn FnMut(&HopRecord<{ phonecheck_engine::url::DEFAULT_URL_CAPACITY }>),
+    on_hop: &mut dyn FnMut(HopRecord<'_>),
 ) -> Report {
     let clock = Clock(StdInstant::now());
     let start = clock.now();
-    let session: Result<Session, _> = Session::new(opts.url.as_bytes(), opts.policy, start);
-    let mut session = match session {
+    let mut storage = Box::new(Hosted::new());
+    let mut session = match Session::new(storage.buffers(), opts.url.as_bytes(), opts.policy, start)
+    {
         Ok(s) => s,
         Err(e) => return failure(e.code(), &e.to_string(), None),
     };
-    session = session.with_tls(opts.tls.clone());
+    session.set_tls(opts.tls.clone());
     if let Ok(d) = SystemTime::now().duration_since(UNIX_EPOCH) {
-        session = session.with_wall_clock(WallClock {
+        session.set_wall_clock(WallClock {
             at: start,
             unix_secs: d.as_secs(),
         });
     }
     if let Some(token) = &opts.access_token {
-        session = match session.with_access_token(token) {
-            Ok(s) => s,
-            Err(e) => return failure(e.code(), &e.to_string(), None),
-        };
+        if let Err(e) = session.set_access_token(token) {
+            return failure(e.code(), &e.to_string(), None);
+        }
     }
     if let Some(prefix) = &opts.redirect_url {
-        session = match session.with_redirect_url(prefix) {
-            Ok(s) => s,
-            Err(e) => return failure(e.code(), &e.to_string(), None),
-        };
+        if let Err(e) = session.set_redirect_url(prefix) {
+            return failure(e.code(), &e.to_string(), None);
+        }
     }
 
     let mut driver = Driver {
         opts,
         clock,
-        conn: None,
+        sockets: Vec::new(),
         detail: None,
-        reported: 0,
+        hops: Vec::new(),
     };
-    let mut out = vec![0u8; 32 * 1024];
+    let mut out = vec![0u8; 16 * 1024];
     let mut rbuf = vec![0u8; 16 * 1024];
     loop {
         let output = session.poll_output(&mut out);
-        let input = match output {
-            Output::Connect { host, port, .. } => {
+        let (conn, step) = match output {
+            Output::Connect {
+                conn, host, port, ..
+            } => {
                 let host = host.to_string();
                 // DNS and connect block; they may not outlive the session's own deadline.
                 let limit = session.poll_timeout().map(|t| clock.to_std(t));
-                driver.connect(&host, port, limit)
+                (conn, driver.connect(conn, &host, port, limit))
             }
-            Output::Transmit { len } => {
-                driver.transmit(out.get(..len).unwrap_or_default(), session.poll_timeout())
+            Output::Transmit { conn, len } => {
+                let deadline = session.poll_timeout();
+                (
+                    conn,
+                    driver.transmit(conn, out.get(..len).unwrap_or_default(), deadline),
+                )
             }
-            Output::Close => {
-                driver.conn = None;
+            Output::Close { conn } => {
+                driver.sockets.retain(|(c, _)| *c != conn);
+                continue;
+            }
+            Output::Hop(record) => {
+                on_hop(record);
+                driver.hops.push(KeptHop {
+                    url: record.url.to_string(),
+                    info: record.info.clone(),
+                });
                 continue;
             }
             Output::Wait { until } => driver.wait(until, &mut rbuf),
             Output::Done(_) => break,
         };
         let now = clock.now();
-        match input {
-            Step::Connected(info) => session.handle_input(now, Input::Connected(info)),
-            Step::Sent(n) => session.handle_input(now, Input::Sent(n)),
-            Step::Received(n) => {
-                session.handle_input(now, Input::Received(rbuf.get(..n).unwrap_or_default()))
-            }
-            Step::Eof => session.handle_input(now, Input::Eof),
-            Step::Timeout => session.handle_input(now, Input::Timeout),
-            Step::Failed(e) => session.handle_input(now, Input::TransportFailed(e)),
-        }
-        driver.report_hops(&session, on_hop);
+        let input = match step {
+            Step::Connected(info) => Input::Connected { conn, info },
+            Step::Sent(len) => Input::Sent { conn, len },
+            Step::Received(n) => Input::Received {
+                conn,
+                bytes: rbuf.get(..n).unwrap_or_default(),
+            },
+            Step::Eof => Input::Eof { conn },
+            Step::Timeout => Input::Timeout,
+            Step::Failed(error) => Input::TransportFailed { conn, error },
+        };
+        session.handle_input(now, input);
     }
-    driver.report_hops(&session, on_hop);
     driver.finish(&session, device_info)
 }
 
@@ -165,11 +190,12 @@ enum Step {
 struct Driver<'o> {
     opts: &'o CheckOptions,
     clock: Clock,
-    conn: Option<Socket>,
+    /// The open connections' sockets.
+    sockets: Vec<(ConnId, Socket)>,
     /// The OS-level story of the last failure.
     detail: Option<String>,
-    /// Hops already reported to `on_hop`.
-    reported: usize,
+    /// The hop records, for the `debug` object.
+    hops: Vec<KeptHop>,
 }
 
 impl Driver<'_> {
@@ -178,8 +204,14 @@ impl Driver<'_> {
         Step::Failed(kind)
     }
 
-    fn connect(&mut self, host: &str, port: u16, limit: Option<StdInstant>) -> Step {
-        self.conn = None;
+    fn socket(&self, conn: ConnId) -> Option<&Socket> {
+        self.sockets
+            .iter()
+            .find(|(c, _)| *c == conn)
+            .map(|(_, s)| s)
+    }
+
+    fn connect(&mut self, conn: ConnId, host: &str, port: u16, limit: Option<StdInstant>) -> Step {
         if let Binding::Interface(name) = &self.opts.binding {
             if let Some(problem) = interface_problem(name) {
                 return self.fail(TransportError::NoDataConnectivity, problem);
@@ -223,7 +255,7 @@ impl Driver<'_> {
                     dns: (resolved.server.is_some()).then_some(dns),
                     connect: Some(connect_started.elapsed()),
                 };
-                self.conn = Some(c.socket);
+                self.sockets.push((conn, c.socket));
                 Step::Connected(info)
             }
             Err(ConnectError::Timeout) => self.fail(
@@ -240,24 +272,25 @@ impl Driver<'_> {
         }
     }
 
-    fn transmit(&mut self, bytes: &[u8], deadline: Option<Instant>) -> Step {
+    /// Writes what the socket takes now (waiting for room until the deadline); the session
+    /// hands the rest out again.
+    fn transmit(&mut self, conn: ConnId, bytes: &[u8], deadline: Option<Instant>) -> Step {
         let deadline = deadline.map_or_else(
             || StdInstant::now() + Duration::from_secs(5),
             |d| self.clock.to_std(d),
         );
-        let Some(socket) = self.conn.as_ref() else {
+        let Some(socket) = self.socket(conn) else {
             return self.fail(
                 TransportError::ConnectionReset,
                 "no connection to send on".into(),
             );
         };
-        let mut sent = 0;
-        while sent < bytes.len() {
-            match (&*socket).write(bytes.get(sent..).unwrap_or_default()) {
-                Ok(0) => {
+        loop {
+            match (&*socket).write(bytes) {
+                Ok(0) if !bytes.is_empty() => {
                     return self.fail(TransportError::ConnectionReset, "send wrote nothing".into())
                 }
-                Ok(n) => sent += n,
+                Ok(n) => return Step::Sent(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if StdInstant::now() >= deadline {
                         return Step::Timeout;
@@ -269,57 +302,71 @@ impl Driver<'_> {
                 Err(e) => return self.fail(classify(&e), format!("sending: {e}")),
             }
         }
-        Step::Sent(sent)
     }
 
-    fn wait(&mut self, until: Instant, rbuf: &mut [u8]) -> Step {
+    /// Waits for the first socket with something to read (or closed), or the deadline.
+    fn wait(&mut self, until: Instant, rbuf: &mut [u8]) -> (ConnId, Step) {
         let deadline = self.clock.to_std(until);
-        let Some(socket) = self.conn.as_ref() else {
+        if self.sockets.is_empty() {
             std::thread::sleep(deadline.saturating_duration_since(StdInstant::now()));
-            return Step::Timeout;
-        };
+            return (ConnId::default(), Step::Timeout);
+        }
         loop {
-            match (&*socket).read(rbuf) {
-                Ok(0) => return Step::Eof,
-                Ok(n) => return Step::Received(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.fail(classify(&e), format!("receiving: {e}")),
+            for i in 0..self.sockets.len() {
+                let Some((conn, socket)) = self.sockets.get(i) else {
+                    continue;
+                };
+                let conn = *conn;
+                match (&*socket).read(rbuf) {
+                    Ok(0) => return (conn, Step::Eof),
+                    Ok(n) => return (conn, Step::Received(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return (conn, self.fail(classify(&e), format!("receiving: {e}")));
+                    }
+                }
             }
             if StdInstant::now() >= deadline {
-                return Step::Timeout;
+                return (ConnId::default(), Step::Timeout);
             }
-            let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+            let mut fds: Vec<PollFd<'_>> = self
+                .sockets
+                .iter()
+                .map(|(_, s)| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                .collect();
             match poll(&mut fds, poll_timeout(deadline)) {
-                Ok(0) => return Step::Timeout,
+                Ok(0) => return (ConnId::default(), Step::Timeout),
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return self.fail(TransportError::Other, format!("poll: {e}")),
+                Err(e) => {
+                    return (
+                        ConnId::default(),
+                        self.fail(TransportError::Other, format!("poll: {e}")),
+                    )
+                }
             }
         }
     }
 
-    fn report_hops(
-        &mut self,
-        session: &Session,
-        on_hop: &mut dyn FnMut(&HopRecord<{ phonecheck_engine::url::DEFAULT_URL_CAPACITY }>),
-    ) {
-        let hops = session.trace().hops();
-        while let Some(hop) = hops.get(self.reported) {
-            if hop.timings.total_ms.is_none() {
-                break;
-            }
-            on_hop(hop);
-            self.reported += 1;
-        }
-    }
-
-    fn finish(&self, session: &Session, device_info: Option<&[(&str, &str)]>) -> Report {
+    fn finish(&self, session: &Session<'_>, device_info: Option<&[(&str, &str)]>) -> Report {
+        let records: Vec<HopRecord<'_>> = self
+            .hops
+            .iter()
+            .map(|h| HopRecord {
+                url: &h.url,
+                info: &h.info,
+            })
+            .collect();
+        let write = |buf: &mut [u8]| match device_info {
+            Some(info) => session.write_debug_envelope(buf, records.as_slice(), info),
+            None => session.write_envelope(buf),
+        };
         let mut buf = vec![0u8; 64 * 1024];
-        let written = match session.write_envelope(&mut buf, device_info) {
+        let written = match write(&mut buf) {
             Ok(n) => Ok(n),
             Err(phonecheck_engine::envelope::EnvelopeError::BufferTooSmall { needed }) => {
                 buf.resize(needed, 0);
-                session.write_envelope(&mut buf, device_info)
+                write(&mut buf)
             }
             Err(e) => Err(e),
         };
