@@ -8,8 +8,9 @@
 //!
 //! - host-only cookies go back only to the exact host; `Domain` cookies to that domain and its
 //!   subdomains, matched on a label boundary and never for IP literals;
-//! - with no public-suffix list here, a `Domain` without a dot (`com`) is refused unless it is the
-//!   request host itself;
+//! - a `Domain` without a dot (`com`) is refused unless it is the request host itself; with the
+//!   caller's public-suffix check ([`PublicSuffixCheck`], from the policy), so is any public
+//!   suffix (`co.uk`); an empty `Domain` attribute is ignored;
 //! - `Secure` cookies are only set from and sent over https;
 //! - `Max-Age` and `Expires` are turned into the session's monotonic clock. `Expires` is compared
 //!   with the response's `Date` (the server's own clock), else with the caller's wall clock;
@@ -127,6 +128,8 @@ pub enum Ignored {
     Malformed,
     /// `Domain` does not cover the request host, or is a bare top-level label.
     DomainMismatch,
+    /// `Domain` is a public suffix (`com`, `co.uk`) by the caller's list.
+    PublicSuffix,
     /// `Secure` set over plain http.
     SecureOverHttp,
     /// Already expired, and nothing to delete.
@@ -147,7 +150,13 @@ pub struct CookieJar<'a> {
     used: usize,
     next_seq: u32,
     evictions: u32,
+    public_suffix: Option<PublicSuffixCheck>,
 }
+
+/// Says whether a domain (lower-case ASCII, no leading dot) is a public suffix such as `com` or
+/// `co.uk`. The list is large, so the caller brings it (the Linux driver uses the `psl` crate);
+/// without one, only a `Domain` without a dot is refused.
+pub type PublicSuffixCheck = fn(&[u8]) -> bool;
 
 impl fmt::Debug for CookieJar<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,7 +176,13 @@ impl<'a> CookieJar<'a> {
             used: 0,
             next_seq: 0,
             evictions: 0,
+            public_suffix: None,
         }
+    }
+
+    /// Refuses `Domain` attributes that `check` says are public suffixes.
+    pub fn set_public_suffix_check(&mut self, check: Option<PublicSuffixCheck>) {
+        self.public_suffix = check;
     }
 
     fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
@@ -228,6 +243,14 @@ impl<'a> CookieJar<'a> {
         let ip_host = url.host_kind() != HostKind::Domain;
 
         let (domain, host_only) = match parsed.domain {
+            // §5.3 step 5: a public suffix is no cookie domain; on the suffix's own host the
+            // cookie is host-only, anywhere else it is ignored.
+            Some(d) if !ip_host && self.public_suffix.is_some_and(|is_suffix| is_suffix(d)) => {
+                if !d.eq_ignore_ascii_case(host) {
+                    return Ok(Stored::Ignored(Ignored::PublicSuffix));
+                }
+                (host, true)
+            }
             Some(d) => {
                 let acceptable = if ip_host {
                     d.eq_ignore_ascii_case(host)
@@ -445,8 +468,11 @@ impl<'a> SetCookie<'a> {
                 }
             } else if key.eq_ignore_ascii_case(b"domain") {
                 let d = val.strip_prefix(b".").unwrap_or(val);
-                // §5.2.3: an empty Domain is ignored (host-only).
-                c.domain = (!d.is_empty()).then_some(d);
+                // §5.2.3: an empty Domain attribute is ignored: it does not override an
+                // earlier one (the last non-empty one wins).
+                if !d.is_empty() {
+                    c.domain = Some(d);
+                }
             } else if key.eq_ignore_ascii_case(b"path") {
                 c.path = val.starts_with(b"/").then_some(val);
             } else if key.eq_ignore_ascii_case(b"secure") {
@@ -676,6 +702,39 @@ mod tests {
             set(&mut jar, "http://a.mno.example/", "x=1; Domain=example"),
             Stored::Ignored(Ignored::DomainMismatch)
         );
+    }
+
+    #[test]
+    fn empty_domain_is_ignored_and_public_suffixes_are_refused() {
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
+        // The empty attribute does not undo the earlier Domain.
+        set(
+            &mut jar,
+            "http://a.mno.example/",
+            "d=1; Domain=mno.example; Domain=",
+        );
+        assert_eq!(header(&jar, "http://b.mno.example/", 0), "d=1");
+        fn suffix(d: &[u8]) -> bool {
+            matches!(d, b"co.uk" | b"uk" | b"com")
+        }
+        jar.set_public_suffix_check(Some(suffix));
+        assert_eq!(
+            set(&mut jar, "http://mno.co.uk/", "s=1; Domain=co.uk"),
+            Stored::Ignored(Ignored::PublicSuffix)
+        );
+        // On the suffix's own host the cookie is host-only.
+        assert_eq!(
+            set(&mut jar, "http://co.uk/", "h=1; Domain=co.uk"),
+            Stored::Added
+        );
+        assert_eq!(header(&jar, "http://co.uk/", 0), "h=1");
+        assert_eq!(header(&jar, "http://mno.co.uk/", 0), "");
+        assert_eq!(
+            set(&mut jar, "http://a.mno.co.uk/", "m=1; Domain=mno.co.uk"),
+            Stored::Added
+        );
+        assert_eq!(header(&jar, "http://b.mno.co.uk/", 0), "m=1");
     }
 
     #[test]

@@ -229,6 +229,13 @@ pub enum Error {
     },
     /// A setting that may be given once, before the check starts, was given again or late.
     AlreadyStarted,
+    /// A policy value the engine cannot honour.
+    PolicyOutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The largest value allowed.
+        max: u32,
+    },
     /// A JSON final body larger than the limit, or a non-JSON one beyond the discard limit.
     FinalBodyTooLarge {
         /// The hop.
@@ -287,6 +294,7 @@ impl Error {
             | Error::Response { .. }
             | Error::Storage { .. }
             | Error::AlreadyStarted
+            | Error::PolicyOutOfRange { .. }
             | Error::FinalBodyTooLarge { .. }
             | Error::CookieTooLarge { .. }
             | Error::Request { .. } => ErrorCode::SdkError,
@@ -299,7 +307,8 @@ impl Error {
             Error::InsecureStart
             | Error::InvalidUrl { .. }
             | Error::Storage { .. }
-            | Error::AlreadyStarted => None,
+            | Error::AlreadyStarted
+            | Error::PolicyOutOfRange { .. } => None,
             Error::ForbiddenScheme { hop }
             | Error::BadLocation { hop, .. }
             | Error::MissingLocation { hop, .. }
@@ -395,6 +404,9 @@ impl fmt::Display for Error {
                 "the {} storage area is too small: {needed} bytes needed, {have} available",
                 area.as_str()
             ),
+            Error::PolicyOutOfRange { field, max } => {
+                write!(f, "the policy's {field} is out of range: at most {max}")
+            }
             Error::AlreadyStarted => {
                 f.write_str("the session was already configured or started; set it up once")
             }

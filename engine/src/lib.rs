@@ -128,7 +128,7 @@ pub mod url;
 
 pub use completion::{Completion, Field, FieldValue, ResponseBody};
 pub use error::{Error, ErrorCode, TlsError, TransportError};
-pub use policy::{Limits, Policy, Timeouts};
+pub use policy::{Limits, Policy, Timeouts, MAX_REDIRECTS};
 pub use session::{ConnectionInfo, Input, Output, Session};
 pub use storage::{Area, Buffers, Connection, Hosted, Small};
 pub use time::{Instant, WallClock};

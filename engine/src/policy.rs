@@ -60,10 +60,15 @@ impl Default for Limits {
     }
 }
 
+/// The most redirects a check may follow: hops are counted in a `u8`, and the request after the
+/// last allowed redirect must still have a number.
+pub const MAX_REDIRECTS: u8 = 254;
+
 /// The caller's rules for one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Policy {
-    /// Redirects to follow; one more is `TooManyRedirects` (so at most `max + 1` requests).
+    /// Redirects to follow, at most [`MAX_REDIRECTS`]; one more is `TooManyRedirects` (so at
+    /// most `max + 1` requests).
     pub max_redirects: u8,
     /// Allow the first URL to be plain `http` (the official SDKs require https).
     pub allow_http_start: bool,
@@ -80,6 +85,8 @@ pub struct Policy {
     pub timeouts: Timeouts,
     /// Size limits.
     pub limits: Limits,
+    /// Which cookie domains are public suffixes (see [`crate::cookie::PublicSuffixCheck`]).
+    pub public_suffix: Option<crate::cookie::PublicSuffixCheck>,
 }
 
 impl Default for Policy {
@@ -93,6 +100,7 @@ impl Default for Policy {
             raw_trace: false,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            public_suffix: None,
         }
     }
 }

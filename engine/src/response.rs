@@ -79,6 +79,9 @@ pub enum ResponseError {
     InvalidContentLength,
     /// A `Transfer-Encoding` other than `chunked`.
     UnsupportedTransferCoding,
+    /// An HTTP/1.0 response with `Transfer-Encoding`: its framing cannot be trusted
+    /// (RFC 9112 §6.1).
+    TransferEncodingInHttp10,
     /// Bad chunked framing.
     Chunked(ChunkError),
     /// The connection ended before the response did.
@@ -112,6 +115,9 @@ impl fmt::Display for ResponseError {
             }
             ResponseError::UnsupportedTransferCoding => {
                 f.write_str("response uses a transfer coding other than chunked")
+            }
+            ResponseError::TransferEncodingInHttp10 => {
+                f.write_str("HTTP/1.0 response with Transfer-Encoding: its framing is faulty")
             }
             ResponseError::Chunked(e) => write!(f, "bad chunked body framing ({e:?})"),
             ResponseError::UnexpectedEof { part: Part::Head } => {
@@ -492,6 +498,11 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         if self.request_was_head || status == 204 || status == 304 || (100..200).contains(&status) {
             return Ok((Framing::None, keep_alive));
         }
+        let has_field = |name: &str| headers.clone().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        let coded = has_field("transfer-encoding");
+        if coded && minor_version == 0 {
+            return Err(ResponseError::TransferEncodingInHttp10);
+        }
         let mut chunked = false;
         for token in named("transfer-encoding") {
             if chunked || !token.eq_ignore_ascii_case(b"chunked") {
@@ -499,10 +510,16 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             }
             chunked = true;
         }
+        if coded && !chunked {
+            return Err(ResponseError::UnsupportedTransferCoding);
+        }
         if chunked {
+            // Both Transfer-Encoding and Content-Length: chunked wins, but the connection may
+            // have been smuggled on; it is closed after this response (RFC 9112 §6.1).
+            let both = has_field("content-length");
             return Ok((
                 Framing::Chunked(ChunkedDecoder::new(self.head_limit)),
-                keep_alive,
+                keep_alive && !both,
             ));
         }
         let mut length: Option<u64> = None;
@@ -665,9 +682,22 @@ mod tests {
     }
 
     #[test]
-    fn chunked_wins_over_content_length() {
+    fn chunked_wins_over_content_length_and_the_connection_closes_after() {
         let input = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
         assert_eq!(read(input, 4).unwrap(), (200, b"hello".to_vec(), true));
+        let mut r: ResponseReader = ResponseReader::default();
+        let mut stage = [0u8; 256];
+        r.step(&mut stage, input).unwrap();
+        assert!(!r.server_keeps_alive());
+    }
+
+    #[test]
+    fn transfer_encoding_in_http10_is_faulty_framing() {
+        let input = b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(
+            read(input, 100),
+            Err(ResponseError::TransferEncodingInHttp10)
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ use core::time::Duration;
 use crate::completion::{is_json_type, BodyKind, Completion};
 use crate::cookie::{parse_cookie_date, CookieJar, Stored};
 use crate::error::{Error, TlsError, TransportError};
-use crate::policy::Policy;
+use crate::policy::{Policy, MAX_REDIRECTS};
 use crate::pool::{self, Connection, Life};
 use crate::request::{write_request_from, ConnectionMode, Request};
 use crate::response::{Head, Part, ResponseError, ResponseReader, Step};
@@ -386,6 +386,12 @@ impl<'a> Session<'a> {
             cookies,
             connections,
         } = buffers;
+        if policy.max_redirects > MAX_REDIRECTS {
+            return Err(Error::PolicyOutOfRange {
+                field: "max_redirects",
+                max: u32::from(MAX_REDIRECTS),
+            });
+        }
         let pool_size = connections
             .len()
             .min(usize::from(policy.max_connections))
@@ -419,7 +425,11 @@ impl<'a> Session<'a> {
                     cur: 0,
                     parts: [Some(parts), None],
                 },
-                jar: CookieJar::new(cookies),
+                jar: {
+                    let mut jar = CookieJar::new(cookies);
+                    jar.set_public_suffix_check(policy.public_suffix);
+                    jar
+                },
                 conns: connections,
                 pool_size,
                 reader: ResponseReader::new(policy.limits.max_head_bytes, false),
@@ -1338,6 +1348,9 @@ impl Core<'_> {
 
         if !matches!(status, 301 | 302 | 303 | 307 | 308) {
             self.final_status = status;
+            // What was drained from earlier redirects is no part of the final body's budget.
+            self.discarded = 0;
+            self.body_len = 0;
             self.body_kind = if content_type.is_some_and(is_json_type) {
                 BodyKind::Json
             } else {
@@ -1347,9 +1360,9 @@ impl Core<'_> {
             return Ok(HeadNext::Read);
         }
 
-        let location = location
-            .filter(|l| !l.is_empty())
-            .ok_or(Error::MissingLocation { hop, status })?;
+        // An empty Location is an empty reference: it resolves to the current URL (RFC 3986
+        // §5.2), counted like any other redirect, so a self-loop ends at max_redirects.
+        let location = location.ok_or(Error::MissingLocation { hop, status })?;
         let joined = self.urls.join(location);
         if self.under_prefix(location, joined.ok()) {
             self.final_status = status;

@@ -220,15 +220,8 @@ fn redirect_without_usable_location_is_the_redirect_error() {
         })
     );
 
-    let empty = "HTTP/1.1 307 X\r\nLocation:   \r\nContent-Length: 0\r\n\r\n";
-    let done = api().respond("api.example", 443, empty).run();
-    assert_eq!(
-        done.error(),
-        Some(Error::MissingLocation {
-            hop: 1,
-            status: 307
-        })
-    );
+    // (An empty Location is a reference to the current URL: see
+    // an_empty_location_redirects_to_the_current_url.)
 
     let done = api()
         .respond(
@@ -922,14 +915,14 @@ fn three_origins_take_three_connections_and_one_full_tls_handshake() {
     assert_eq!(header(reqs[5], "Cookie").as_deref(), Some("opsess=s1"));
     assert_eq!(header(reqs[6], "Cookie").as_deref(), Some("opsess=s1"));
     assert_eq!(header(reqs[7], "Cookie"), None);
-    assert!(done.debug_envelope.contains(r#""connections":3,"tls_handshakes":1"#));
+    assert!(done
+        .debug_envelope
+        .contains(r#""connections":3,"tls_handshakes":1"#));
 }
 
 #[test]
 fn a_pool_of_one_connection_closes_before_each_new_origin() {
-    let done = three_origin_chain()
-        .policy(|p| p.max_connections = 1)
-        .run();
+    let done = three_origin_chain().policy(|p| p.max_connections = 1).run();
     assert_eq!(done.result, Ok((200, 10)));
     assert_eq!(done.max_open, 1);
     // api, opa, opb, opa again, api again: 5 connections; api's second TLS handshake resumes.
@@ -986,7 +979,11 @@ fn a_connection_the_server_closed_while_idle_is_not_used_again() {
             443,
             Reply::BytesThenEof(redirect(302, "http://mno.example/he").into_bytes()),
         )
-        .respond("mno.example", 80, &redirect(302, "https://api.example/back"))
+        .respond(
+            "mno.example",
+            80,
+            &redirect(302, "https://api.example/back"),
+        )
         .respond("api.example", 443, &json(200, OK_BODY))
         .run();
     assert_eq!(done.result, Ok((200, 3)));
@@ -1000,7 +997,11 @@ fn a_stale_pooled_connection_is_retried_once_on_a_fresh_one() {
     // used again the server has dropped it without a word.
     let done = api()
         .respond("api.example", 443, &redirect(302, "http://mno.example/he"))
-        .respond("mno.example", 80, &redirect(302, "https://api.example/back"))
+        .respond(
+            "mno.example",
+            80,
+            &redirect(302, "https://api.example/back"),
+        )
         .reply("api.example", 443, Reply::Eof)
         .respond("api.example", 443, &json(200, OK_BODY))
         .run();
@@ -1011,7 +1012,10 @@ fn a_stale_pooled_connection_is_retried_once_on_a_fresh_one() {
 
 #[test]
 fn urls_of_eight_kib_are_followed_with_the_hosted_storage() {
-    let long = format!("https://auth.mno.example/authorize?request={}", "J".repeat(8000));
+    let long = format!(
+        "https://auth.mno.example/authorize?request={}",
+        "J".repeat(8000)
+    );
     let done = api()
         .respond("api.example", 443, &redirect(302, &long))
         .respond("auth.mno.example", 443, &json(200, OK_BODY))
@@ -1031,7 +1035,10 @@ fn urls_of_eight_kib_are_followed_with_the_hosted_storage() {
             error: ResponseError::HeadTooLarge { limit: 2048 }
         })
     );
-    let longish = format!("https://auth.mno.example/authorize?request={}", "J".repeat(1500));
+    let longish = format!(
+        "https://auth.mno.example/authorize?request={}",
+        "J".repeat(1500)
+    );
     let done = api()
         .small()
         .respond("api.example", 443, &redirect(302, &longish))
@@ -1072,4 +1079,181 @@ fn an_empty_connection_storage_is_refused_with_the_area_named() {
         }
     );
     assert!(err.to_string().contains("connections storage area"));
+}
+
+// ---- hostile servers and edge rules (each failed before its fix) ----------------------------
+
+#[test]
+fn redirect_counting_is_exact_up_to_the_largest_allowed_maximum() {
+    let max = phonecheck_engine::MAX_REDIRECTS;
+    let chain = |redirects: usize| {
+        let mut s = api().policy(|p| p.max_redirects = max);
+        for i in 0..redirects {
+            s = s.respond("api.example", 443, &redirect(302, &format!("/hop{i}")));
+        }
+        s.respond("api.example", 443, &json(200, OK_BODY)).run()
+    };
+    // N redirects, then the final response: N + 1 requests.
+    let done = chain(usize::from(max));
+    assert_eq!(done.result, Ok((200, max + 1)));
+    assert_eq!(done.requests().len(), usize::from(max) + 1);
+    // The (N+1)th redirect fails after exactly N + 1 requests.
+    let done = chain(usize::from(max) + 1);
+    assert_eq!(
+        done.error(),
+        Some(Error::TooManyRedirects { max, hop: max + 1 })
+    );
+    assert_eq!(done.requests().len(), usize::from(max) + 1);
+    // A maximum the engine cannot count is refused before anything is sent.
+    let done = api().policy(|p| p.max_redirects = 255).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::PolicyOutOfRange {
+            field: "max_redirects",
+            max: 254
+        })
+    );
+    assert!(done.log.is_empty());
+}
+
+#[test]
+fn deadlines_are_checked_before_an_input_is_applied() {
+    use phonecheck_engine::{ConnectionInfo, Input, Instant, Output, Policy, Session, Small};
+    let mut storage = Small::new();
+    let policy = Policy {
+        allow_http_start: true,
+        timeouts: phonecheck_engine::Timeouts {
+            total: core::time::Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..Policy::default()
+    };
+    let t = Instant::from_millis;
+    let mut s = Session::new(storage.buffers(), b"http://h.example/", policy, t(0)).unwrap();
+    let mut buf = [0u8; 512];
+    let Output::Connect { conn, .. } = s.poll_output(&mut buf) else {
+        panic!()
+    };
+    let info = ConnectionInfo::default();
+    s.handle_input(t(1), Input::Connected { conn, info });
+    let Output::Transmit { len, .. } = s.poll_output(&mut buf) else {
+        panic!()
+    };
+    s.handle_input(t(2), Input::Sent { conn, len });
+    // A driver that ignored Wait feeds the answer at 5 s: too late, whatever it says.
+    let late = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    s.handle_input(t(5_000), Input::Received { conn, bytes: late });
+    let error = loop {
+        match s.poll_output(&mut buf) {
+            Output::Done(result) => break result.unwrap_err(),
+            Output::Wait { .. } => panic!("still waiting"),
+            _ => {}
+        }
+    };
+    assert_eq!(
+        error,
+        Error::CheckTimeout {
+            hop: 1,
+            limit_ms: 100
+        }
+    );
+}
+
+#[test]
+fn drained_redirect_bodies_do_not_count_against_the_final_body() {
+    let body90 = "x".repeat(90);
+    let redirect_with_body =
+        format!("HTTP/1.1 302 Found\r\nLocation: /2\r\nContent-Length: 90\r\n\r\n{body90}");
+    let final_json = format!(r#"{{"check_id":"c1","code":"{}"}}"#, "7".repeat(40));
+    let done = api()
+        .policy(|p| {
+            p.limits.max_final_body_bytes = 100;
+            p.limits.max_discard_bytes = 50;
+        })
+        .respond("api.example", 443, &redirect_with_body)
+        .respond("api.example", 443, &json(200, &final_json))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+    assert_eq!(done.body, final_json);
+}
+
+#[test]
+fn redirect_url_matches_whole_path_segments_of_the_same_origin() {
+    let run = |location: &str| {
+        api()
+            .redirect_url("https://app.example/cb")
+            .respond("api.example", 443, &redirect(302, location))
+            .reply(
+                "app.example",
+                443,
+                Reply::Bytes(json(200, OK_BODY).into_bytes()),
+            )
+            .reply(
+                "evil.example",
+                443,
+                Reply::Bytes(json(200, OK_BODY).into_bytes()),
+            )
+            .run()
+    };
+    for stops in [
+        "https://app.example/cb?code=1",
+        "https://app.example/cb",
+        "https://app.example/cb/more?code=1",
+        "https://APP.example:443/cb#frag",
+    ] {
+        let done = run(stops);
+        assert_eq!(done.result, Ok((302, 1)), "{stops}");
+    }
+    for follows in [
+        "https://app.example/cb-not-mine?code=stolen",
+        "https://app.example/cbx",
+        "http://app.example/cb?code=1",
+        "https://app.example:8443/cb?code=1",
+        "https://evil.example/cb?code=1",
+    ] {
+        let done = run(follows);
+        assert_ne!(done.result, Ok((302, 1)), "{follows}");
+        assert_eq!(done.requests().len(), 2, "{follows} is requested");
+    }
+}
+
+#[test]
+fn transfer_encoding_with_content_length_closes_the_connection_after() {
+    let smuggle = "HTTP/1.1 302 Found\r\nLocation: /2\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let done = api()
+        .respond("api.example", 443, smuggle)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+    assert_eq!(done.connects().len(), 2);
+    let http10 = "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+    let done = api().respond("api.example", 443, http10).run();
+    assert_eq!(
+        done.error(),
+        Some(Error::Response {
+            hop: 1,
+            error: ResponseError::TransferEncodingInHttp10
+        })
+    );
+}
+
+#[test]
+fn an_empty_location_redirects_to_the_current_url() {
+    let empty = "HTTP/1.1 302 Found\r\nLocation: \r\nContent-Length: 0\r\n\r\n";
+    let done = Scenario::new("https://api.example/same?q=1")
+        .respond("api.example", 443, empty)
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+    assert_eq!(done.targets()[1], "api.example GET /same?q=1 HTTP/1.1");
+    // A self-loop ends at max_redirects like any other.
+    let mut s = api().policy(|p| p.max_redirects = 3);
+    for _ in 0..5 {
+        s = s.respond("api.example", 443, empty);
+    }
+    let done = s.run();
+    assert_eq!(
+        done.error(),
+        Some(Error::TooManyRedirects { max: 3, hop: 4 })
+    );
 }

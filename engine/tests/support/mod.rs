@@ -641,7 +641,7 @@ impl Scenario {
                     let result = result.map(|(_, s, h)| (s, h));
                     assert!(servers.is_empty(), "connections left open: {servers:?}");
                     assert_eq!(session.open_connections(), 0);
-                    let mut env = vec![0u8; 64 * 1024];
+                    let mut env = vec![0u8; 256 * 1024];
                     let n = session.write_envelope(&mut env).unwrap();
                     let envelope = String::from_utf8(env[..n].to_vec()).unwrap();
                     let records: Vec<HopRecord<'_>> = kept
