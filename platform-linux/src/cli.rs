@@ -137,8 +137,9 @@ struct OpenArgs {
     url: String,
     #[command(flatten)]
     net: NetArgs,
-    /// Redirects to follow.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// Redirects to follow (at most 254).
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u8).range(0..=i64::from(phonecheck_engine::MAX_REDIRECTS)))]
     max_redirs: u8,
     /// Bearer token, sent only to the check URL's origin.
     #[arg(long, value_name = "TOKEN")]
@@ -299,9 +300,8 @@ fn backend_failure(e: &crate::backend::BackendError) -> i32 {
 
 fn base_policy(net: &NetArgs) -> Policy {
     let mut policy = Policy {
-        platform: "linux",
         raw_trace: net.show_secrets,
-        ..Policy::default()
+        ..crate::driver::linux_policy()
     };
     if let Some(secs) = net.connect_timeout.filter(|s| s.is_finite() && *s > 0.0) {
         policy.timeouts.connect = Duration::from_secs_f64(secs);

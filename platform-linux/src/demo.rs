@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use phonecheck_engine::{Policy, TlsSettings};
+use phonecheck_engine::TlsSettings;
 use phonecheck_rig::sim::{LiveLog, LogEntry, SimConfig, Simulator};
 
 use crate::backend::Backend;
@@ -144,10 +144,7 @@ pub fn loopback_device(
     let lo = Binding::Interface("lo".into());
     Ok(CheckOptions {
         url: check_url.to_string(),
-        policy: Policy {
-            platform: "linux",
-            ..Policy::default()
-        },
+        policy: crate::driver::linux_policy(),
         binding: lo.clone(),
         resolver: Resolver {
             binding: lo,

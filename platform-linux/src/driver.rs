@@ -22,8 +22,8 @@ use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{poll, PollFd, PollFlags};
 use phonecheck_engine::{
-    ConnId, ConnectionInfo, ErrorCode, HopInfo, HopRecord, Hosted, Input, Instant, Output,
-    Policy, Session, TlsSettings, TransportError, WallClock,
+    ConnId, ConnectionInfo, ErrorCode, HopInfo, HopRecord, Hosted, Input, Instant, Output, Policy,
+    Session, TlsSettings, TransportError, WallClock,
 };
 use serde_json::Value;
 use socket2::Socket;
@@ -75,6 +75,22 @@ impl Clock {
     fn to_std(self, t: Instant) -> StdInstant {
         self.0 + Duration::from_millis(t.as_millis())
     }
+}
+
+/// The policy every Linux check starts from: `linux` in `User-Agent`, and cookie domains checked
+/// against the public suffix list.
+pub fn linux_policy() -> Policy {
+    Policy {
+        platform: "linux",
+        public_suffix: Some(is_public_suffix),
+        ..Policy::default()
+    }
+}
+
+/// Whether `domain` is a public suffix (`com`, `co.uk`) by the `psl` crate's copy of the list.
+/// Names under an unlisted top-level domain (`mno.test`) are not refused.
+pub fn is_public_suffix(domain: &[u8]) -> bool {
+    psl::suffix(domain).is_some_and(|s| s.is_known() && s.as_bytes().eq_ignore_ascii_case(domain))
 }
 
 /// A hop record the driver keeps for the `debug` object.
@@ -439,5 +455,19 @@ pub fn exit_code(report: &Report) -> i32 {
         Some(ErrorCode::RedirectError) => 5,
         Some(ErrorCode::SdkError) => 6,
         Some(ErrorCode::InvalidScheme) => 7,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_suffixes_come_from_the_list() {
+        assert!(is_public_suffix(b"com"));
+        assert!(is_public_suffix(b"co.uk"));
+        assert!(!is_public_suffix(b"mno.co.uk"));
+        assert!(!is_public_suffix(b"mno.test"));
+        assert!(linux_policy().public_suffix.is_some());
     }
 }

@@ -398,3 +398,15 @@ fn coverage_calls_the_device_ip_endpoint_with_the_token() {
     assert!(head.starts_with("GET /coverage/v0.1/device_ip HTTP/1.1\r\n"));
     assert!(head.contains("\r\nAuthorization: Bearer tok\r\n"));
 }
+
+#[test]
+fn max_redirs_beyond_what_the_engine_counts_is_a_command_line_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(["open", "https://api.example/", "--max-redirs", "255"])
+        .output()
+        .expect("run phonecheck");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("255") && stderr.contains("254"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
