@@ -64,6 +64,15 @@ pub enum TlsError {
     PeerClosedDuringHandshake,
     /// The TLS handshake did not finish before its deadline.
     HandshakeTimeout,
+    /// The server's first bytes were not TLS (plain HTTP on an https port?).
+    NotTls,
+    /// After the handshake, a record could not be read (garbage, an oversized record, a bad MAC).
+    CorruptRecord,
+    /// After the handshake, the TLS protocol was broken in another way.
+    Protocol,
+    /// The connection ended without `close_notify` while the body ran until the close, so the
+    /// body may be cut short (RFC 9112 §9.8).
+    TruncatedWithoutCloseNotify,
 }
 
 impl fmt::Display for TlsError {
@@ -100,6 +109,18 @@ impl fmt::Display for TlsError {
                 f.write_str("the server closed the connection during the TLS handshake")
             }
             TlsError::HandshakeTimeout => f.write_str("the TLS handshake timed out"),
+            TlsError::NotTls => f.write_str(
+                "the server did not answer with TLS (plain HTTP on an https port?)",
+            ),
+            TlsError::CorruptRecord => f.write_str(
+                "the server sent a TLS record that could not be read (corrupt, oversized or forged)",
+            ),
+            TlsError::Protocol => {
+                f.write_str("the server broke the TLS protocol after the handshake")
+            }
+            TlsError::TruncatedWithoutCloseNotify => f.write_str(
+                "the connection ended without TLS close_notify before the body's end was known: the body may be truncated",
+            ),
         }
     }
 }

@@ -306,6 +306,9 @@ struct Core<'a> {
     req_done: usize,
     /// Bytes handed out in a `Transmit` and not yet confirmed by `Sent`.
     in_flight: Option<usize>,
+    /// A closing connection whose `close_notify` bytes were handed out, awaiting `Sent`.
+    #[cfg(feature = "tls")]
+    closing_flight: Option<ConnId>,
     req_at: Instant,
     keep_alive_sent: bool,
 
@@ -455,6 +458,8 @@ impl<'a> Session<'a> {
                 req_total: 0,
                 req_done: 0,
                 in_flight: None,
+                #[cfg(feature = "tls")]
+                closing_flight: None,
                 req_at: now,
                 keep_alive_sent: false,
                 body_len: 0,
@@ -630,6 +635,10 @@ impl<'a> Session<'a> {
     /// that arrives after the check's deadline does not count.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
         if self.core.state == State::Finished {
+            // Only the close_notify of a closing connection may still be going out.
+            if let Input::Sent { conn, len } = input {
+                self.core.on_sent(conn, len);
+            }
             return;
         }
         self.core.now = self.core.now.max(now);
@@ -917,6 +926,19 @@ impl<'a> Session<'a> {
                 c.abandon_connection();
                 Ok(())
             }
+            #[cfg(feature = "tls")]
+            State::Reading
+                if c.reader.reads_until_close()
+                    && c.active
+                        .and_then(|slot| c.conns.get(slot))
+                        .and_then(|conn| conn.tls.as_ref())
+                        .is_some_and(|tls| !tls.peer_closed()) =>
+            {
+                Err(Error::Tls {
+                    hop,
+                    error: TlsError::TruncatedWithoutCloseNotify,
+                })
+            }
             State::Reading => match c.reader.eof() {
                 Ok(()) => c.on_complete(false),
                 Err(ResponseError::UnexpectedEof { part }) => Err(Error::ClosedEarly { hop, part }),
@@ -977,6 +999,11 @@ fn query_place<'i>(head: &Head<'_>, input: &'i [u8]) -> QueryPlace<'i> {
 
 impl Core<'_> {
     fn next_action(&mut self, buf: &mut [u8]) -> Action {
+        #[cfg(feature = "tls")]
+        if self.closing_flight.is_some() {
+            // The driver owes the `Sent` for a close_notify: nothing else until then.
+            return Action::Wait(self.poll_timeout().unwrap_or(self.now));
+        }
         // Bounded: each failure below finishes the check, after which only closes remain.
         for _ in 0..4 {
             if self.hop_pending {
@@ -989,6 +1016,9 @@ impl Core<'_> {
                 if self.state != State::Finished {
                     self.begin_next_hop();
                 }
+            }
+            if let Some((conn, len)) = self.take_close_notify(buf) {
+                return Action::Transmit(conn, len);
             }
             if let Some(conn) = self.take_close() {
                 return Action::Close(conn);
@@ -1005,6 +1035,9 @@ impl Core<'_> {
                         self.fail(e);
                         continue;
                     }
+                }
+                if let Some((conn, len)) = self.take_close_notify(buf) {
+                    return Action::Transmit(conn, len);
                 }
                 if let Some(conn) = self.take_close() {
                     return Action::Close(conn);
@@ -1038,6 +1071,41 @@ impl Core<'_> {
         let slot = self.conns.iter_mut().find(|c| c.life == Life::Closing)?;
         slot.release();
         Some(slot.id)
+    }
+
+    /// A TLS connection about to close sends `close_notify` first, in as many `Transmit`s as
+    /// the socket needs; its `Close` follows. A socket that takes nothing ends the attempt.
+    #[cfg(feature = "tls")]
+    fn take_close_notify(&mut self, buf: &mut [u8]) -> Option<(ConnId, usize)> {
+        for c in self.conns.iter_mut().filter(|c| c.life == Life::Closing) {
+            let Some(tls) = c.tls.as_mut() else { continue };
+            if !tls.close() {
+                continue;
+            }
+            let out = tls.outgoing();
+            let len = out.len().min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..len), out.get(..len)) {
+                dst.copy_from_slice(src);
+            }
+            self.closing_flight = Some(c.id);
+            return Some((c.id, len));
+        }
+        None
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn take_close_notify(&mut self, _buf: &mut [u8]) -> Option<(ConnId, usize)> {
+        None
+    }
+
+    /// `Sent` for a connection that is closing: the `close_notify` bytes it took.
+    #[cfg(feature = "tls")]
+    fn on_close_notify_sent(&mut self, slot: usize, len: usize) {
+        self.closing_flight = None;
+        if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
+            let all = tls.outgoing().len();
+            tls.consume_outgoing(if len == 0 { all } else { len });
+        }
     }
 
     fn close_slot(&mut self, slot: usize) {
@@ -1290,6 +1358,11 @@ impl Core<'_> {
         let Some(slot) = pool::find(self.conns, conn) else {
             return;
         };
+        #[cfg(feature = "tls")]
+        if self.closing_flight == Some(conn) {
+            self.on_close_notify_sent(slot, len);
+            return;
+        }
         if self.active != Some(slot) {
             return;
         }

@@ -267,7 +267,8 @@ impl TlsContext {
         *clock.0.lock() = wall.unix_at(now);
         let name =
             ServerName::try_from(host.to_string()).map_err(|_| TlsError::InvalidServerName)?;
-        let conn = UnbufferedClientConnection::new(config.clone(), name).map_err(map_error)?;
+        let conn = UnbufferedClientConnection::new(config.clone(), name)
+            .map_err(|e| map_error(e, false))?;
         let mut tls = Box::new(TlsConn {
             conn,
             incoming: Vec::new(),
@@ -276,6 +277,9 @@ impl TlsContext {
             plaintext: Vec::new(),
             handshake_done: false,
             peer_closed: false,
+            closing: false,
+            close_notify_sent: false,
+            failed: false,
         });
         tls.pump()?;
         Ok(tls)
@@ -297,6 +301,11 @@ pub(crate) struct TlsConn {
     plaintext: Vec<u8>,
     handshake_done: bool,
     peer_closed: bool,
+    /// The session is closing the connection: send `close_notify` once.
+    closing: bool,
+    close_notify_sent: bool,
+    /// rustls reported an error: the connection is dead and is not driven again.
+    failed: bool,
 }
 
 impl fmt::Debug for TlsConn {
@@ -315,6 +324,17 @@ impl TlsConn {
 
     pub(crate) fn peer_closed(&self) -> bool {
         self.peer_closed
+    }
+
+    /// Queues `close_notify` (RFC 8446 §6.1) so the server can tell a close from a cut; only
+    /// once the handshake is done. Returns whether there is something to send.
+    pub(crate) fn close(&mut self) -> bool {
+        if self.handshake_done && !self.closing && !self.failed {
+            self.closing = true;
+            // A failure only means the alert is not sent; the connection closes anyway.
+            let _ = self.pump();
+        }
+        !self.outgoing.is_empty()
     }
 
     /// Ciphertext waiting for the socket.
@@ -367,12 +387,23 @@ impl TlsConn {
             resumed: self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         })
     }
-    /// Runs rustls's state machine until it needs more input.
+    /// Runs rustls's state machine until it needs more input. After an error the connection is
+    /// dead: rustls is not driven again (it has sent its fatal alert).
     fn pump(&mut self) -> Result<(), TlsError> {
+        if self.failed {
+            return Err(TlsError::Protocol);
+        }
+        let result = self.pump_inner();
+        self.failed = result.is_err();
+        result
+    }
+
+    fn pump_inner(&mut self) -> Result<(), TlsError> {
         for _ in 0..MAX_TRANSITIONS {
             let UnbufferedStatus { discard, state } =
                 self.conn.process_tls_records(&mut self.incoming);
-            let state = state.map_err(map_error)?;
+            let done = self.handshake_done;
+            let state = state.map_err(|e| map_error(e, done))?;
             let mut stop = false;
             match state {
                 ConnectionState::EncodeTlsData(mut encode) => {
@@ -405,16 +436,29 @@ impl TlsConn {
                         })?;
                         self.pending.clear();
                     }
+                    if self.closing && !self.close_notify_sent {
+                        self.close_notify_sent = true;
+                        grow_and_write(&mut self.outgoing, |buf| {
+                            match write.queue_close_notify(buf) {
+                                Ok(n) => Ok(n),
+                                Err(EncryptError::InsufficientSize(e)) => {
+                                    Err(Some(e.required_size))
+                                }
+                                Err(_) => Err(None),
+                            }
+                        })?;
+                    }
                     stop = true;
                 }
                 ConnectionState::ReadTraffic(mut read) => {
                     while let Some(record) = read.next_record() {
-                        let record = record.map_err(map_error)?;
+                        let record = record.map_err(|e| map_error(e, true))?;
                         self.plaintext.extend_from_slice(record.payload);
                     }
                 }
                 ConnectionState::PeerClosed => self.peer_closed = true,
                 ConnectionState::BlockedHandshake | ConnectionState::Closed => stop = true,
+                _ if self.handshake_done => return Err(TlsError::Protocol),
                 _ => return Err(TlsError::HandshakeFailed),
             }
             self.incoming.drain(..discard.min(self.incoming.len()));
@@ -460,9 +504,16 @@ fn grow_and_write(
     Err(TlsError::HandshakeFailed)
 }
 
-fn map_error(e: rustls::Error) -> TlsError {
+/// Says what went wrong in the words of the phase it went wrong in: bytes that are not TLS at
+/// all during the handshake (plain HTTP on an https port), or broken records after it.
+fn map_error(e: rustls::Error, handshake_done: bool) -> TlsError {
     use rustls::Error as E;
+    use rustls::InvalidMessage as M;
     match e {
+        E::InvalidMessage(M::InvalidContentType | M::UnknownProtocolVersion) if !handshake_done => {
+            TlsError::NotTls
+        }
+        E::InvalidMessage(_) | E::DecryptError if handshake_done => TlsError::CorruptRecord,
         E::InvalidCertificate(cert) => match cert {
             CertificateError::UnknownIssuer => TlsError::UnknownIssuer,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {

@@ -473,6 +473,7 @@ fn complete_length_framed_body_never_waits_for_close() {
 
 #[test]
 fn read_to_close_final_body_ends_at_eof() {
+    // (Over TLS the end is close_notify, then the TCP close: see session_tls.rs.)
     let text = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n".to_string() + OK_BODY;
     let done = api()
         .reply("api.example", 443, Reply::BytesThenEof(text.into_bytes()))

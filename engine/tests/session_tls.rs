@@ -201,7 +201,7 @@ fn silent_server_hits_the_handshake_deadline() {
 }
 
 #[test]
-fn garbage_instead_of_tls_fails_the_handshake() {
+fn plain_http_on_an_https_port_is_not_tls() {
     let done = Scenario::new("https://api.example/")
         .raw_tls("api.example", 443)
         .reply(
@@ -210,7 +210,60 @@ fn garbage_instead_of_tls_fails_the_handshake() {
             Reply::Bytes(b"HTTP/1.1 200 OK\r\n\r\n".to_vec()),
         )
         .run();
-    assert_eq!(tls_error(&done), Some(TlsError::HandshakeFailed));
+    assert_eq!(tls_error(&done), Some(TlsError::NotTls));
+    assert!(done.envelope.contains("plain HTTP on an https port"));
+}
+
+#[test]
+fn broken_records_after_the_handshake_are_reported_as_such() {
+    // Garbage application data, and a record header announcing an oversized record.
+    let garbage = [0x17, 0x03, 0x03, 0x00, 0x20]
+        .into_iter()
+        .chain([0xAB; 32])
+        .collect::<Vec<u8>>();
+    let oversized = vec![0x17, 0x03, 0x03, 0xFF, 0xFF];
+    for wire in [garbage, oversized] {
+        let done = Scenario::new("https://api.example/")
+            .reply("api.example", 443, Reply::Wire(wire))
+            .run();
+        assert_eq!(tls_error(&done), Some(TlsError::CorruptRecord));
+    }
+}
+
+#[test]
+fn a_body_read_to_close_needs_close_notify_and_the_client_sends_one() {
+    let text = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n".to_string() + OK_BODY;
+    // The server cuts the TCP connection without close_notify: the body may be truncated.
+    let done = Scenario::new("https://api.example/")
+        .reply(
+            "api.example",
+            443,
+            Reply::BytesThenCut(text.clone().into_bytes()),
+        )
+        .run();
+    assert_eq!(
+        tls_error(&done),
+        Some(TlsError::TruncatedWithoutCloseNotify)
+    );
+    // With close_notify it is complete; over plain http the TCP close is the end (RFC 9112).
+    let done = Scenario::new("https://api.example/")
+        .reply(
+            "api.example",
+            443,
+            Reply::BytesThenEof(text.clone().into_bytes()),
+        )
+        .run();
+    assert_eq!(done.result, Ok((200, 1)));
+    // A check that ends on an open TLS connection says close_notify before closing it.
+    let done = Scenario::new("https://api.example/")
+        .respond("api.example", 443, &json(200, OK_BODY))
+        .run();
+    assert_eq!((done.result, done.close_notifies), (Ok((200, 1)), 1));
+    let done = Scenario::new("http://api.example/")
+        .policy(|p| p.allow_http_start = true)
+        .reply("api.example", 80, Reply::BytesThenCut(text.into_bytes()))
+        .run();
+    assert_eq!(done.result, Ok((200, 1)));
 }
 
 #[test]

@@ -99,6 +99,8 @@ pub enum DnsError {
     NoRecords,
     /// The servers answered with an error code.
     ServerFailure(u8),
+    /// Every DNS server refused the query at once (ICMP port unreachable: nothing listens there).
+    Refused(Vec<SocketAddr>),
     /// A socket failure (the interface went away, no route, ...).
     Socket(SocketError),
 }
@@ -113,6 +115,14 @@ impl std::fmt::Display for DnsError {
             DnsError::NxDomain => f.write_str("the name does not exist (NXDOMAIN)"),
             DnsError::NoRecords => f.write_str("the name has no A or AAAA records"),
             DnsError::ServerFailure(code) => write!(f, "the DNS server answered with rcode {code}"),
+            DnsError::Refused(servers) => {
+                let list: Vec<String> = servers.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "no DNS server listens at {} (port unreachable): check --dns",
+                    list.join(", ")
+                )
+            }
             DnsError::Socket(e) => write!(f, "DNS socket: {e}"),
         }
     }
@@ -168,6 +178,7 @@ impl Resolver {
     fn query_all(&self, host: &str, deadline: Instant) -> Result<Resolved, DnsError> {
         let mut sockets = Vec::new();
         let mut last_socket_error = None;
+        let mut refused_at_send = Vec::new();
         let id_a = random_id();
         let id_aaaa = id_a.wrapping_add(1);
         let query_a = build_query(id_a, host, TYPE::A)?;
@@ -181,11 +192,18 @@ impl Resolver {
                         continue;
                     }
                 };
+            // Connected, so an ICMP port unreachable comes back as ECONNREFUSED on this socket
+            // (and replies from anyone else are dropped by the kernel).
             let sent = socket
-                .send_to(&query_a, server)
-                .and_then(|_| socket.send_to(&query_aaaa, server));
+                .connect(server)
+                .and_then(|()| socket.send(&query_a))
+                .and_then(|_| socket.send(&query_aaaa));
             match sent {
                 Ok(_) => sockets.push((socket, *server)),
+                // The first query's ICMP port unreachable can already fail the second send.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    refused_at_send.push(*server)
+                }
                 Err(e) => {
                     last_socket_error = Some(SocketError {
                         kind: crate::socket::classify(&e),
@@ -196,6 +214,9 @@ impl Resolver {
             }
         }
         if sockets.is_empty() {
+            if !refused_at_send.is_empty() && last_socket_error.is_none() {
+                return Err(DnsError::Refused(refused_at_send));
+            }
             return Err(last_socket_error.map_or(DnsError::NoServers, DnsError::Socket));
         }
 
@@ -204,9 +225,15 @@ impl Resolver {
         let mut server_used = None;
         let mut stop_at = deadline;
         let mut buf = vec![0u8; 4096];
+        let mut refused: Vec<SocketAddr> = Vec::new();
         while v4.is_none() || v6.is_none() {
             if Instant::now() >= stop_at {
                 break;
+            }
+            if refused.len() == sockets.len() {
+                // Every server said no at once (ICMP port unreachable): no point waiting.
+                refused.extend(refused_at_send);
+                return Err(DnsError::Refused(refused));
             }
             let ready: Vec<bool> = {
                 let mut fds: Vec<PollFd<'_>> = sockets
@@ -224,37 +251,49 @@ impl Resolver {
                 }
             };
             for (i, (socket, server)) in sockets.iter().enumerate() {
-                if !ready.get(i).copied().unwrap_or(false) {
+                if !ready.get(i).copied().unwrap_or(false) || refused.contains(server) {
                     continue;
                 }
-                let n = match socket.recv_from(&mut buf) {
-                    Ok((n, from)) if from == *server => n,
-                    Ok(_) => continue,
+                let n = match socket.recv(&mut buf) {
+                    Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        refused.push(*server);
+                        continue;
+                    }
                     Err(e) => return Err(DnsError::Socket(socket_error(e))),
                 };
                 let bytes = buf.get(..n).unwrap_or_default();
-                let Some((id, mut answer)) = parse_answer(bytes, host) else {
-                    continue;
-                };
-                if answer.truncated {
-                    let qtype = if id == id_a { TYPE::A } else { TYPE::AAAA };
-                    answer = self.query_tcp(*server, host, qtype, deadline)?;
-                }
-                let slot = if id == id_a {
-                    &mut v4
+                // The ID is checked before anything else is done with a reply: a stray one
+                // (even a truncated one) must not start a TCP fallback.
+                let Some(id) = reply_id(bytes) else { continue };
+                let (slot, qtype) = if id == id_a {
+                    (&mut v4, TYPE::A)
                 } else if id == id_aaaa {
-                    &mut v6
+                    (&mut v6, TYPE::AAAA)
                 } else {
                     continue;
                 };
-                if slot.is_none() {
-                    if !answer.addrs.is_empty() {
-                        server_used = Some(*server);
-                        stop_at = stop_at.min(Instant::now() + RESOLUTION_DELAY);
-                    }
-                    *slot = Some(answer);
+                if slot.is_some() {
+                    continue;
                 }
+                let Some(mut answer) = parse_answer(bytes, host, qtype) else {
+                    continue;
+                };
+                if answer.truncated {
+                    // A failed fallback fails this family only; the other may still answer.
+                    answer = self
+                        .query_tcp(*server, host, qtype, deadline)
+                        .unwrap_or(Answer {
+                            rcode: 2,
+                            ..Answer::default()
+                        });
+                }
+                if !answer.addrs.is_empty() {
+                    server_used = Some(*server);
+                    stop_at = stop_at.min(Instant::now() + RESOLUTION_DELAY);
+                }
+                *slot = Some(answer);
             }
         }
         merge(v6, v4, server_used)
@@ -297,8 +336,8 @@ impl Resolver {
         stream.read_exact(&mut len).map_err(timeout_or_socket)?;
         let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
         stream.read_exact(&mut reply).map_err(timeout_or_socket)?;
-        match parse_answer(&reply, host) {
-            Some((rid, answer)) if rid == id => Ok(answer),
+        match (reply_id(&reply), parse_answer(&reply, host, qtype)) {
+            (Some(rid), Some(answer)) if rid == id => Ok(answer),
             _ => Err(DnsError::ServerFailure(1)),
         }
     }
@@ -354,16 +393,22 @@ struct Answer {
     truncated: bool,
 }
 
-/// Parses a reply to a query for `host`: (id, answer). Replies for another name are ignored.
-fn parse_answer(bytes: &[u8], host: &str) -> Option<(u16, Answer)> {
+/// The ID of a DNS message: its first two bytes.
+fn reply_id(bytes: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]))
+}
+
+/// Parses a reply to a `qtype` query for `host`. A reply to another question is ignored; of
+/// the answers, only addresses owned by `host` or by a name its CNAME chain leads to count.
+fn parse_answer(bytes: &[u8], host: &str, qtype: TYPE) -> Option<Answer> {
     let packet = Packet::parse(bytes).ok()?;
     let asked = packet.questions.first()?;
-    if !asked
-        .qname
-        .to_string()
-        .trim_end_matches('.')
-        .eq_ignore_ascii_case(host.trim_end_matches('.'))
-    {
+    let same_name = |name: &Name<'_>, want: &str| {
+        name.to_string()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(want.trim_end_matches('.'))
+    };
+    if !same_name(&asked.qname, host) || asked.qtype != QTYPE::TYPE(qtype) {
         return None;
     }
     let mut answer = Answer {
@@ -371,14 +416,39 @@ fn parse_answer(bytes: &[u8], host: &str) -> Option<(u16, Answer)> {
         truncated: packet.has_flags(PacketFlag::TRUNCATION),
         ..Answer::default()
     };
+    // Follow the CNAME chain from the asked name (bounded: a loop ends it).
+    let mut owners = vec![host.trim_end_matches('.').to_ascii_lowercase()];
+    for _ in 0..8 {
+        let before = owners.len();
+        for record in &packet.answers {
+            if let RData::CNAME(target) = &record.rdata {
+                let target = target
+                    .0
+                    .to_string()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                if owners.iter().any(|o| same_name(&record.name, o)) && !owners.contains(&target) {
+                    owners.push(target);
+                }
+            }
+        }
+        if owners.len() == before {
+            break;
+        }
+    }
     for record in &packet.answers {
-        match &record.rdata {
-            RData::A(a) => answer.addrs.push(IpAddr::V4(Ipv4Addr::from(a.address))),
-            RData::AAAA(a) => answer.addrs.push(IpAddr::V6(Ipv6Addr::from(a.address))),
+        if !owners.iter().any(|o| same_name(&record.name, o)) {
+            continue;
+        }
+        match (&record.rdata, qtype) {
+            (RData::A(a), TYPE::A) => answer.addrs.push(IpAddr::V4(Ipv4Addr::from(a.address))),
+            (RData::AAAA(a), TYPE::AAAA) => {
+                answer.addrs.push(IpAddr::V6(Ipv6Addr::from(a.address)))
+            }
             _ => {}
         }
     }
-    Some((packet.id(), answer))
+    Some(answer)
 }
 
 fn rcode_number(r: RCODE) -> u8 {
@@ -509,5 +579,152 @@ mod tests {
         assert_eq!(p.id(), 7);
         assert!(p.has_flags(PacketFlag::RECURSION_DESIRED));
         assert_eq!(p.questions[0].qname.to_string(), "mno.example");
+    }
+
+    // ---- the resolver against a scripted UDP server on loopback ----------------------------
+
+    use simple_dns::rdata::{A, CNAME};
+    use simple_dns::ResourceRecord;
+    use std::net::TcpListener;
+
+    /// What the scripted server sends for one query: (reply bytes) per (id, qtype).
+    type Script = Box<dyn Fn(u16, TYPE) -> Vec<Vec<u8>> + Send>;
+
+    /// A UDP server on 127.0.0.1 that answers the two queries of one lookup by `script`.
+    fn scripted(script: Script) -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            for _ in 0..2 {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    return;
+                };
+                let q = Packet::parse(&buf[..n]).unwrap();
+                let qtype = match q.questions[0].qtype {
+                    QTYPE::TYPE(TYPE::AAAA) => TYPE::AAAA,
+                    _ => TYPE::A,
+                };
+                for reply in script(q.id(), qtype) {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        });
+        addr
+    }
+
+    fn reply(id: u16, qtype: TYPE, answers: &[(&str, RData<'static>)], truncated: bool) -> Vec<u8> {
+        let mut p = Packet::new_reply(id);
+        if truncated {
+            p.set_flags(PacketFlag::TRUNCATION);
+        }
+        p.questions.push(Question::new(
+            Name::new_unchecked("api.test"),
+            QTYPE::TYPE(qtype),
+            QCLASS::CLASS(CLASS::IN),
+            false,
+        ));
+        for (name, rdata) in answers {
+            p.answers.push(ResourceRecord::new(
+                Name::new_unchecked(name),
+                CLASS::IN,
+                60,
+                rdata.clone(),
+            ));
+        }
+        p.build_bytes_vec().unwrap()
+    }
+
+    fn a(ip: [u8; 4]) -> RData<'static> {
+        RData::A(A {
+            address: u32::from(Ipv4Addr::from(ip)),
+        })
+    }
+
+    fn resolver(server: SocketAddr) -> Resolver {
+        Resolver {
+            binding: Binding::Interface("lo".into()),
+            servers: vec![server],
+            overrides: Vec::new(),
+        }
+    }
+
+    fn lookup(server: SocketAddr) -> Result<Resolved, DnsError> {
+        resolver(server).resolve("api.test", 80, Instant::now() + Duration::from_secs(3))
+    }
+
+    #[test]
+    fn a_stray_reply_with_a_wrong_id_is_ignored_before_anything_else() {
+        // A truncated reply with the wrong ID comes first: it must not start a TCP fallback
+        // (nothing listens for TCP there, so that would fail the lookup).
+        let server = scripted(Box::new(|id, qtype| match qtype {
+            TYPE::A => vec![
+                reply(id ^ 0x5a5a, TYPE::A, &[], true),
+                reply(id, TYPE::A, &[("api.test", a([127, 0, 0, 7]))], false),
+            ],
+            _ => vec![reply(id, qtype, &[], false)],
+        }));
+        let found = lookup(server).unwrap();
+        assert_eq!(found.addrs, ["127.0.0.7".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn a_failed_aaaa_fallback_does_not_throw_away_a_good_a_answer() {
+        let server = scripted(Box::new(|id, qtype| match qtype {
+            TYPE::A => vec![reply(
+                id,
+                TYPE::A,
+                &[("api.test", a([127, 0, 0, 8]))],
+                false,
+            )],
+            // Truncated, and the TCP fallback finds nobody listening.
+            _ => vec![reply(id, qtype, &[], true)],
+        }));
+        let found = lookup(server).unwrap();
+        assert_eq!(found.addrs, ["127.0.0.8".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn only_addresses_of_the_name_and_its_cname_chain_count() {
+        let server = scripted(Box::new(|id, qtype| match qtype {
+            TYPE::A => vec![reply(
+                id,
+                TYPE::A,
+                &[
+                    (
+                        "api.test",
+                        RData::CNAME(CNAME(Name::new_unchecked("edge.test"))),
+                    ),
+                    ("edge.test", a([127, 0, 0, 2])),
+                    ("evil.test", a([127, 0, 0, 9])),
+                ],
+                false,
+            )],
+            _ => vec![reply(id, qtype, &[("api.test", a([127, 0, 0, 10]))], false)],
+        }));
+        let found = lookup(server).unwrap();
+        // The AAAA reply's A record and evil.test's address are not ours.
+        assert_eq!(found.addrs, ["127.0.0.2".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn a_dns_server_that_is_not_there_is_an_immediate_error() {
+        // Nothing listens on this UDP port: the kernel answers ICMP port unreachable.
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dead = probe.local_addr().unwrap();
+        drop(probe);
+        // A TCP listener is not a DNS server either; it only makes sure the port stays unused.
+        let _guard = TcpListener::bind(dead);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(10);
+        let err = resolver(dead)
+            .resolve("api.test", 80, deadline)
+            .unwrap_err();
+        assert!(matches!(err, DnsError::Refused(_)), "{err}");
+        assert!(err.to_string().contains("--dns"));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited for the deadline"
+        );
     }
 }

@@ -335,4 +335,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn a_failed_attempt_starts_the_next_address_without_waiting_the_stagger() {
+        // RFC 8305 §5: a failure starts the next attempt at once. With a 10 s stagger, waiting
+        // it would run into the 5 s deadline.
+        let closed = TcpListener::bind("[::1]:0").unwrap();
+        let dead = closed.local_addr().unwrap();
+        drop(closed);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let live = listener.local_addr().unwrap();
+        let binding = Binding::Interface("lo".into());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let c = connect_race(&[dead, live], &binding, Duration::from_secs(10), deadline)
+            .expect("the second family connects before the deadline");
+        assert_eq!(c.remote, live);
+    }
 }

@@ -30,8 +30,12 @@ use pki::{LeafOptions, TestPki};
 pub enum Reply {
     /// Send these bytes and keep the connection open.
     Bytes(Vec<u8>),
-    /// Send these bytes, then close.
+    /// Send these bytes, then close (over TLS: `close_notify`, then the TCP close).
     BytesThenEof(Vec<u8>),
+    /// Send these bytes, then cut the TCP connection (over TLS: no `close_notify`).
+    BytesThenCut(Vec<u8>),
+    /// Put these bytes on the wire as they are, even on a TLS connection.
+    Wire(Vec<u8>),
     /// Close without answering.
     Eof,
     /// Never answer.
@@ -56,6 +60,8 @@ struct ServerEnd {
     /// Scripted replies are raw bytes on the wire (no HTTP parsing of requests).
     raw: bool,
     sni_logged: bool,
+    /// The client's `close_notify` arrived.
+    notified: bool,
 }
 
 enum Delivery {
@@ -122,6 +128,8 @@ pub struct Finished {
     pub tls_resumed: u16,
     /// The most connections the session had open at once.
     pub max_open: usize,
+    /// TLS connections whose server saw the client's `close_notify`.
+    pub close_notifies: usize,
 }
 
 impl Finished {
@@ -353,6 +361,7 @@ impl Scenario {
             tls_handshakes: 0,
             tls_resumed: 0,
             max_open: 0,
+            close_notifies: 0,
         };
         let mut session = match Session::new(buffers, self.url.as_bytes(), self.policy, start) {
             Ok(s) => s,
@@ -392,6 +401,7 @@ impl Scenario {
         let mut servers: HashMap<ConnId, ServerEnd> = HashMap::new();
         let mut closed: Vec<ConnId> = Vec::new();
         let mut max_open = 0;
+        let mut close_notifies = 0;
         let mut buf = vec![0u8; self.buf_len];
         // Deliveries scheduled on the virtual clock, kept in arrival order.
         let mut arrivals: VecDeque<(u64, ConnId, Delivery)> = VecDeque::new();
@@ -460,6 +470,7 @@ impl Scenario {
                                     },
                                     pending: Vec::new(),
                                     sni_logged: false,
+                                    notified: false,
                                 },
                             );
                             max_open = max_open.max(servers.len());
@@ -474,6 +485,7 @@ impl Scenario {
                                     tls: None,
                                     pending: Vec::new(),
                                     sni_logged: true,
+                                    notified: false,
                                 },
                             );
                         }
@@ -502,9 +514,16 @@ impl Scenario {
                             let mut rd = &wire[..];
                             while !rd.is_empty() {
                                 tls.read_tls(&mut rd).unwrap();
-                                if tls.process_new_packets().is_err() {
-                                    server_failed = true;
-                                    break;
+                                match tls.process_new_packets() {
+                                    Ok(state) if state.peer_has_closed() && !end.notified => {
+                                        end.notified = true;
+                                        close_notifies += 1;
+                                    }
+                                    Ok(_) => {}
+                                    Err(_) => {
+                                        server_failed = true;
+                                        break;
+                                    }
                                 }
                             }
                             let _ = tls.reader().read_to_end(&mut plaintext);
@@ -545,19 +564,24 @@ impl Scenario {
                             .get_mut(&end.key)
                             .and_then(VecDeque::pop_front)
                             .unwrap_or(Reply::Eof);
-                        let (bytes, eof) = match reply {
-                            Reply::Bytes(b) => (b, false),
-                            Reply::BytesThenEof(b) => (b, true),
-                            Reply::Eof => (Vec::new(), true),
-                            Reply::Silence => (Vec::new(), false),
+                        let (bytes, eof, notify, raw) = match reply {
+                            Reply::Bytes(b) => (b, false, false, false),
+                            Reply::BytesThenEof(b) => (b, true, true, false),
+                            Reply::BytesThenCut(b) => (b, true, false, false),
+                            Reply::Wire(b) => (b, false, false, true),
+                            Reply::Eof => (Vec::new(), true, false, false),
+                            Reply::Silence => (Vec::new(), false, false, false),
                             Reply::Fail(e) => {
                                 schedule(&mut arrivals, at, conn, Delivery::Fail(e));
-                                (Vec::new(), false)
+                                (Vec::new(), false, false, false)
                             }
                         };
                         let wire = match end.tls.as_mut() {
-                            Some(tls) if !bytes.is_empty() => {
+                            Some(tls) if !raw && (!bytes.is_empty() || notify) => {
                                 tls.writer().write_all(&bytes).unwrap();
+                                if notify {
+                                    tls.send_close_notify();
+                                }
                                 let mut out = Vec::new();
                                 while tls.wants_write() {
                                     tls.write_tls(&mut out).unwrap();
@@ -670,6 +694,7 @@ impl Scenario {
                         tls_handshakes: counters.tls_handshakes,
                         tls_resumed: counters.tls_resumed,
                         max_open,
+                        close_notifies,
                     };
                 }
             }
