@@ -115,13 +115,8 @@ impl<'a> Scanner<'a> {
         self.number_syntax()?;
         // RFC 8259 §6 lets parsers limit the range; common ones (serde_json, Kotlin, Swift) refuse
         // numbers beyond f64, so such a document could not be embedded in the envelope.
-        let finite = self
-            .doc
-            .get(start..self.pos)
-            .and_then(|n| core::str::from_utf8(n).ok())
-            .and_then(|n| n.parse::<f64>().ok())
-            .is_some_and(f64::is_finite);
-        if finite {
+        let text = self.doc.get(start..self.pos).unwrap_or_default();
+        if within_f64(text) {
             Ok(())
         } else {
             Err(JsonError::Syntax { at: start })
@@ -343,6 +338,78 @@ impl<W: fmt::Write + ?Sized> fmt::Debug for Escaping<'_, W> {
     }
 }
 
+/// The significant digits of 2^1024 − 2^970, the smallest magnitude that rounds to infinity as
+/// an f64 (halfway between `f64::MAX` and 2^1024; ties go to even, which is up). It has 309
+/// integer digits.
+const F64_OVERFLOW_DIGITS: &[u8] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+const F64_OVERFLOW_EXPONENT: i64 = 309;
+
+/// Whether a JSON number (already valid syntax) stays finite as an f64, decided on its digits
+/// alone: no float parsing (which would bring some 18 KiB of tables and soft-float code to
+/// firmware). Underflow is fine: it rounds to zero.
+fn within_f64(number: &[u8]) -> bool {
+    let body = number.strip_prefix(b"-").unwrap_or(number);
+    let (mantissa, exponent) = match body.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(i) => (
+            body.get(..i).unwrap_or_default(),
+            body.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (body, &b""[..]),
+    };
+    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(i) => (
+            mantissa.get(..i).unwrap_or_default(),
+            mantissa.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (mantissa, &b""[..]),
+    };
+    // The exponent, saturated: anything past ±10^12 is decided by its sign alone.
+    let (negative, digits) = match exponent.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, exponent),
+    };
+    let exp = digits.iter().fold(0i64, |acc, &d| {
+        (acc * 10 + i64::from(d.wrapping_sub(b'0'))).min(1_000_000_000_000)
+    });
+    let exp = if negative { -exp } else { exp };
+    // Significant digits and the decimal exponent E of 0.d1d2d3… × 10^E.
+    let int = {
+        let zeros = int.iter().take_while(|&&b| b == b'0').count();
+        int.get(zeros..).unwrap_or_default()
+    };
+    let (significant, leading): (&[u8], i64) = if int.is_empty() {
+        let zeros = frac.iter().take_while(|&&b| b == b'0').count();
+        (frac.get(zeros..).unwrap_or_default(), -(zeros as i64))
+    } else {
+        (int, int.len() as i64)
+    };
+    if significant.iter().all(|&b| b == b'0') {
+        return true;
+    }
+    let e = leading.saturating_add(exp);
+    if e != F64_OVERFLOW_EXPONENT {
+        return e < F64_OVERFLOW_EXPONENT;
+    }
+    // Same magnitude: compare digit by digit (integer digits, then fraction digits).
+    let mut ours = int.iter().chain(frac.iter()).copied();
+    if int.is_empty() {
+        ours = [].iter().chain(significant.iter()).copied();
+    }
+    let mut ours = ours.skip_while(|&b| b == b'0');
+    for &limit in F64_OVERFLOW_DIGITS {
+        match ours.next() {
+            Some(d) if d < limit => return true,
+            Some(d) if d > limit => return false,
+            Some(_) => {}
+            None => return true,
+        }
+    }
+    // Equal so far: anything more that is not zero is above the limit; exactly the limit rounds
+    // up to infinity.
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,5 +479,68 @@ mod tests {
         let mut e = String::new();
         write_escaped("q\"\\\n\u{1}é", &mut e).unwrap();
         assert_eq!(e, "q\\\"\\\\\\n\\u0001é");
+    }
+
+    #[test]
+    fn the_f64_range_is_decided_on_digits_as_a_float_parser_would() {
+        let boundary = "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+        let below = boundary.replace("7792", "7791");
+        let above = std::format!("{boundary}.0000001");
+        let cases = [
+            "0",
+            "-0",
+            "0.0",
+            "0e999999",
+            "1",
+            "-1.5e10",
+            "1.7976931348623157e308",
+            "1.7976931348623158e308",
+            "1.7976931348623159e308",
+            "1e308",
+            "1e309",
+            "-1e309",
+            "0.1e310",
+            "0.1e309",
+            "100000e304",
+            "0.00001e314",
+            "0.00001e313",
+            "1e-400",
+            "1E+308",
+            "9e308",
+            "123.456e-789",
+            "1e999999999999999999999",
+            boundary,
+            &below,
+            &above,
+        ];
+        for case in cases {
+            let expected = case.parse::<f64>().unwrap().is_finite();
+            assert_eq!(within_f64(case.as_bytes()), expected, "{case}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_f64_range_matches_the_float_parser(
+            negative in proptest::bool::ANY,
+            int in "(0|[1-9][0-9]{0,20})",
+            frac in proptest::option::of("[0-9]{1,20}"),
+            exp in proptest::option::of(-400i32..400),
+        ) {
+            let mut text = std::string::String::new();
+            if negative {
+                text.push('-');
+            }
+            text.push_str(&int);
+            if let Some(f) = frac {
+                text.push('.');
+                text.push_str(&f);
+            }
+            if let Some(e) = exp {
+                text.push_str(&std::format!("e{e}"));
+            }
+            let expected = text.parse::<f64>().unwrap().is_finite();
+            proptest::prop_assert_eq!(within_f64(text.as_bytes()), expected, "{}", text);
+        }
     }
 }

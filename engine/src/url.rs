@@ -10,7 +10,7 @@
 //!        └─ resolve against the base (§5.2.2) ──────┘
 //!                    │
 //!                    ▼
-//!  "https://" host [":" port] path ["?" query]     one String<N>, offsets into it
+//!  "https://" host [":" port] path ["?" query]     text in a caller's slice, offsets into it
 //! ```
 //!
 //! - only `http` and `https`; any other scheme is [`UrlError::UnsupportedScheme`];
@@ -23,8 +23,29 @@
 //! - ASCII tab, CR and LF anywhere in a reference are dropped, as browsers do;
 //! - the fragment is dropped: it is never sent.
 //!
-//! Capacity is the const generic `N`; a URL that does not fit is [`UrlError::TooLong`], never a
-//! truncated URL.
+//! The text lives in the caller's slice ([`parse_into`], [`join_into`]; the session uses two slots
+//! of its URL area) or in an owned [`Url<N>`]; a URL that does not fit is [`UrlError::TooLong`],
+//! never a truncated URL. [`UrlRef`] is the borrowed view with every accessor.
+//!
+//! ## Where this differs from a browser (WHATWG URL), on purpose
+//!
+//! Operators' pages are written for browsers, so the resolver follows them where that is safe,
+//! and RFC 3986 where a browser's leniency would change which server gets the request:
+//!
+//! | input | browser | here |
+//! |---|---|---|
+//! | `https:foo` against an https base | relative | relative (RFC 3986 §5.2.2's "backward compatible" reading) |
+//! | `http:foo` against an https base | `http://foo/` | `MissingHost`: a scheme change needs an authority |
+//! | `%2e%2e` and `%2e` segments | treated as `..` and `.` | kept as they are: RFC 3986 dot segments are literal `.` and `..` only |
+//! | `\` | a `/` in http(s) URLs | percent-encoded (`%5C`); never a path or authority separator |
+//! | `^`, `\|`, `{`, `}`, `` ` `` | left as they are in parts of the URL | always percent-encoded |
+//! | userinfo (`u:p@h`) | accepted | `UserinfoNotAllowed` |
+//! | non-ASCII hosts, `%` in hosts, IPv4 in hex/octal/short forms | IDNA, decoded, normalised | `NonAsciiHost` / `InvalidHost`, or a name as written |
+//! | tab, CR, LF anywhere | dropped | dropped |
+//!
+//! The differential fuzz target compares whole resolved URLs with the `url` crate after undoing
+//! exactly these differences (percent-decoding both sides, skipping inputs in the rows above
+//! where the two disagree by design).
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};

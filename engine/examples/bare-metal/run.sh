@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Builds the bare-metal example for thumbv7em-none-eabihf, reports its flash and static RAM,
+# enforces a flash budget, and runs it on QEMU's MPS2 AN386 (Cortex-M4F) with semihosting.
+#
+#   engine/examples/bare-metal/run.sh
+#
+# Environment:
+#   FLASH_BUDGET  limit on .text + .rodata, in bytes or with a K/KiB suffix (default below:
+#                 the measured figure rounded up to the next KiB, so growth is noticed)
+#   TOP           how many of the largest .text/.rodata symbols to list (default 20, 0: none)
+#   CI            when "true", a missing tool fails the run instead of skipping it
+#
+# Needs: the Rust target (rustup target add thumbv7em-none-eabihf) and Debian's
+# qemu-system-arm and binutils-arm-none-eabi.
+set -euo pipefail
+
+# The engine's size target is 24 KiB; this default is today's figure rounded up to a KiB.
+DEFAULT_FLASH_BUDGET=56K
+ENGINE_TARGET=$((24 * 1024))
+TARGET=thumbv7em-none-eabihf
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here"
+
+missing() { # missing TOOL [HOW TO GET IT]
+    local how=${2:+ ($2)}
+    if [[ "${CI:-}" == "true" ]]; then
+        echo "bare-metal: FAIL: $1 missing$how (CI=true)" >&2
+        exit 1
+    fi
+    echo "bare-metal: skipped: $1 missing$how"
+    exit 0
+}
+
+command -v cargo >/dev/null || missing cargo
+command -v rustc >/dev/null || missing rustc
+sysroot=$(rustc --print sysroot)
+[[ -d "$sysroot/lib/rustlib/$TARGET" ]] || missing "rust target $TARGET" "rustup target add $TARGET"
+command -v qemu-system-arm >/dev/null || missing qemu-system-arm "apt-get install qemu-system-arm"
+command -v arm-none-eabi-size >/dev/null || missing arm-none-eabi-size "apt-get install binutils-arm-none-eabi"
+command -v timeout >/dev/null || missing timeout
+
+bytes() { # 74752, 73K, 73KiB → bytes
+    local v=$1
+    case "$v" in
+        *KiB | *kib) echo $((${v%???} * 1024)) ;;
+        *K | *k) echo $((${v%?} * 1024)) ;;
+        *) echo $((v)) ;;
+    esac
+}
+budget=$(bytes "${FLASH_BUDGET:-$DEFAULT_FLASH_BUDGET}")
+
+echo "== build (release: opt-level z, lto, panic abort, codegen-units 1)"
+cargo build --release --target "$TARGET" --bins
+out="$here/target/$TARGET/release"
+elf="$out/phonecheck-bare-metal"
+base="$out/harness-only"
+
+section() { # section() ELF NAME → its size in bytes (0 if absent)
+    arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
+}
+
+echo
+echo "== size"
+arm-none-eabi-size "$elf"
+arm-none-eabi-size -A "$elf" | awk '$1 !~ /^\.(debug|comment|ARM)/'
+vec=$(section "$elf" .vector_table)
+text=$(section "$elf" .text)
+rodata=$(section "$elf" .rodata)
+data=$(section "$elf" .data)
+bss=$(section "$elf" .bss)
+uninit=$(section "$elf" .uninit)
+code=$((text + rodata))
+ram=$((data + bss + uninit))
+base_code=$(($(section "$base" .text) + $(section "$base" .rodata)))
+kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
+
+echo ".text + .rodata = $code bytes ($(kib $code)); budget $budget bytes ($(kib $budget))"
+echo "flash image = .vector_table + .text + .rodata + .data (initialiser) = $((vec + code + data)) bytes ($(kib $((vec + code + data))))"
+echo "static RAM = .data + .bss = $ram bytes ($(kib $ram)); data $data, bss $((bss + uninit))"
+echo "harness alone (cortex-m-rt, semihosting, integer formatting; src/bin/harness-only.rs): .text + .rodata = $base_code bytes"
+engine=$((code - base_code))
+if ((engine > ENGINE_TARGET)); then
+    echo "engine and what it pulls in, less the harness: ~$engine bytes ($(kib $engine)): $((engine - ENGINE_TARGET)) bytes over the engine's 24 KiB target"
+else
+    echo "engine and what it pulls in, less the harness: ~$engine bytes ($(kib $engine)): within the engine's 24 KiB target"
+fi
+if ((data > 64)); then
+    echo "note: $data bytes of .data: a static whose initial value is not all zeros (its initialiser takes flash too)"
+fi
+
+top=${TOP:-20}
+if ((top > 0)) && command -v arm-none-eabi-nm >/dev/null; then
+    echo
+    echo "== the $top largest .text/.rodata symbols (bytes)"
+    arm-none-eabi-nm --size-sort -S --demangle -r "$elf" |
+        awk -v n="$top" '$3 ~ /^[tTrR]$/ && count++ < n' |
+        while read -r _ size kind name; do printf '%7d %s %s\n' "$((16#$size))" "$kind" "$name"; done
+fi
+
+status=0
+if ((code > budget)); then
+    echo "bare-metal: FAIL: .text + .rodata is $code bytes, over FLASH_BUDGET ($budget bytes)" >&2
+    status=1
+fi
+
+echo
+echo "== run on QEMU mps2-an386 (Cortex-M4F)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+timeout 60 qemu-system-arm -M mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial null \
+    -semihosting-config enable=on,target=native -kernel "$elf" >"$log" 2>&1
+qemu=$?
+set -e
+cat "$log"
+if ((qemu == 124)); then
+    echo "bare-metal: FAIL: QEMU timed out after 60 s" >&2
+    status=1
+elif ((qemu != 0)); then
+    echo "bare-metal: FAIL: QEMU exited with $qemu" >&2
+    status=1
+fi
+for expect in \
+    '^envelope: \{"http_status":200,"response_body":\{"check_id":"c1","code":"4711","ttl":300\},"hops":5,' \
+    '^hops: 5 \(log kept 5\), status 200, connections 3' \
+    '^stack: create\+configure [0-9]+ bytes, whole check [0-9]+ bytes$' \
+    '^bare-metal check ok$'; do
+    if ! grep -Eq "$expect" "$log"; then
+        echo "bare-metal: FAIL: no line matching: $expect" >&2
+        status=1
+    fi
+done
+
+if ((status == 0)); then
+    echo "bare-metal: ok: .text + .rodata $code bytes, static RAM $ram bytes, $(grep -m1 -E '^stack:' "$log")"
+fi
+exit $status
