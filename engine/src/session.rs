@@ -364,6 +364,18 @@ enum Action {
     Done,
 }
 
+/// The checked parts of a new session, between `prepare` and `assemble`.
+struct Ready<'a> {
+    url: &'a mut [u8],
+    receive: &'a mut [u8],
+    cookies: &'a mut [u8],
+    connections: &'a mut [Connection],
+    pool_size: usize,
+    slot_len: usize,
+    tail: usize,
+    parts: Parts,
+}
+
 /// What a response head decided.
 enum HeadNext {
     /// Keep reading (a final body, or a redirect body to drain).
@@ -376,13 +388,34 @@ enum HeadNext {
 
 impl<'a> Session<'a> {
     /// Starts a check of `check_url` at `now`, keeping everything in `buffers`. The first
-    /// output will be `Connect`.
+    /// output will be `Connect`. The session is returned by value (about 1 KiB); to build it
+    /// straight into memory of your own (a `static`, a heap slot), use [`Session::new_in`].
     pub fn new(
         buffers: Buffers<'a>,
         check_url: &[u8],
         policy: Policy,
         now: Instant,
     ) -> Result<Self, Error> {
+        let ready = Self::prepare(buffers, check_url, policy)?;
+        Ok(Self::assemble(ready, policy, now))
+    }
+
+    /// [`Session::new`], building the session in `slot` (for example a `static` cell's
+    /// `Option`), so neither a return value nor a move needs stack: creating one this way takes
+    /// a few hundred bytes of stack beyond the slot and the storage.
+    pub fn new_in<'s>(
+        slot: &'s mut Option<Self>,
+        buffers: Buffers<'a>,
+        check_url: &[u8],
+        policy: Policy,
+        now: Instant,
+    ) -> Result<&'s mut Self, Error> {
+        let ready = Self::prepare(buffers, check_url, policy)?;
+        Ok(slot.insert(Self::assemble(ready, policy, now)))
+    }
+
+    /// Checks the policy and the storage, and puts the check URL in the first URL slot.
+    fn prepare(buffers: Buffers<'a>, check_url: &[u8], policy: Policy) -> Result<Ready<'a>, Error> {
         let Buffers {
             url,
             receive,
@@ -418,7 +451,31 @@ impl<'a> Session<'a> {
         for c in connections.iter_mut() {
             c.release();
         }
-        Ok(Session {
+        Ok(Ready {
+            url,
+            receive,
+            cookies,
+            connections,
+            pool_size,
+            slot_len,
+            tail,
+            parts,
+        })
+    }
+
+    #[inline(always)]
+    fn assemble(ready: Ready<'a>, policy: Policy, now: Instant) -> Self {
+        let Ready {
+            url,
+            receive,
+            cookies,
+            connections,
+            pool_size,
+            slot_len,
+            tail,
+            parts,
+        } = ready;
+        Session {
             core: Core {
                 policy,
                 urls: UrlArea {
@@ -479,7 +536,7 @@ impl<'a> Session<'a> {
                 result: None,
             },
             recv: receive,
-        })
+        }
     }
 
     fn configurable(&self) -> Result<(), Error> {
