@@ -180,6 +180,11 @@ impl<'a> CookieJar<'a> {
         }
     }
 
+    /// Gives the area back (the jar's cookies with it).
+    pub fn into_area(self) -> &'a mut [u8] {
+        self.area
+    }
+
     /// Refuses `Domain` attributes that `check` says are public suffixes.
     pub fn set_public_suffix_check(&mut self, check: Option<PublicSuffixCheck>) {
         self.public_suffix = check;

@@ -78,8 +78,7 @@ impl fmt::Display for EnvelopeError {
 impl Session<'_> {
     /// Writes the finished check's envelope into `buf`, without the `debug` object.
     pub fn write_envelope(&self, buf: &mut [u8]) -> Result<usize, EnvelopeError> {
-        let outcome = self.outcome().ok_or(EnvelopeError::NotFinished)?;
-        write_envelope::<[HopRecord<'_>]>(buf, outcome.as_ref(), self.hop(), None)
+        self.write_envelope_with::<[HopRecord<'_>]>(buf, None, &[])
     }
 
     /// Writes the finished check's envelope with the `debug` object: the hop records the driver
@@ -91,14 +90,26 @@ impl Session<'_> {
         hops: &H,
         device_info: &[(&str, &str)],
     ) -> Result<usize, EnvelopeError> {
+        self.write_envelope_with(buf, Some((hops, device_info)), &[])
+    }
+
+    /// Writes the envelope, with the `debug` object when `debug` gives the hop records and
+    /// `device_info`, and with `extra` top-level string members after everything else (a
+    /// driver's own additions, such as the interface or the OS-level detail of a failure).
+    pub fn write_envelope_with<H: HopSource + ?Sized>(
+        &self,
+        buf: &mut [u8],
+        debug: Option<(&H, &[(&str, &str)])>,
+        extra: &[(&str, &str)],
+    ) -> Result<usize, EnvelopeError> {
         let outcome = self.outcome().ok_or(EnvelopeError::NotFinished)?;
-        let debug = Debug {
+        let debug = debug.map(|(hops, device_info)| Debug {
             hops,
             counters: self.counters(),
             device_info,
             raw: self.policy().raw_trace,
-        };
-        write_envelope(buf, outcome.as_ref(), self.hop(), Some(debug))
+        });
+        write_envelope(buf, outcome.as_ref(), self.hop(), debug, extra)
     }
 }
 
@@ -108,10 +119,11 @@ pub fn write_envelope<H: HopSource + ?Sized>(
     outcome: Result<&Completion<'_>, &Error>,
     hops: u8,
     debug: Option<Debug<'_, H>>,
+    extra: &[(&str, &str)],
 ) -> Result<usize, EnvelopeError> {
     let mut out = Cursor::new(buf);
     // Writing into a Cursor never fails: it counts what does not fit.
-    let _ = write_all(&mut out, outcome, hops, debug);
+    let _ = write_all(&mut out, outcome, hops, debug, extra);
     out.finish()
         .map_err(|needed| EnvelopeError::BufferTooSmall { needed })
 }
@@ -121,6 +133,7 @@ fn write_all<H: HopSource + ?Sized>(
     outcome: Result<&Completion<'_>, &Error>,
     hops: u8,
     debug: Option<Debug<'_, H>>,
+    extra: &[(&str, &str)],
 ) -> fmt::Result {
     out.write_char('{')?;
     let mut preview: Option<&[u8]> = None;
@@ -166,6 +179,12 @@ fn write_all<H: HopSource + ?Sized>(
     if let Some(debug) = debug {
         out.write_str(",\"debug\":")?;
         write_debug(out, &debug, preview)?;
+    }
+    for (key, value) in extra {
+        out.write_char(',')?;
+        json_str(out, key)?;
+        out.write_char(':')?;
+        json_str(out, value)?;
     }
     out.write_char('}')
 }

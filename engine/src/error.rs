@@ -28,6 +28,8 @@ pub enum TransportError {
     /// The socket could not be pinned to the interface (permission denied: Linux older than 5.7,
     /// or a socket already bound to a device, needs `CAP_NET_RAW`). Never retried unpinned.
     PinDenied,
+    /// The device ran out of file descriptors (EMFILE/ENFILE): too many checks at once.
+    OutOfSockets,
     /// Any other socket failure.
     Other,
 }
@@ -294,7 +296,7 @@ impl Error {
             } => ErrorCode::SdkError,
             Error::Tls { .. } => ErrorCode::ConnectionError,
             Error::Transport {
-                error: TransportError::PinDenied,
+                error: TransportError::PinDenied | TransportError::OutOfSockets,
                 ..
             } => ErrorCode::SdkError,
             Error::Transport {
@@ -363,6 +365,9 @@ impl fmt::Display for TransportError {
             TransportError::ConnectionReset => "the connection was reset",
             TransportError::PinDenied => {
                 "could not pin the socket to the mobile interface (SO_BINDTODEVICE denied)"
+            }
+            TransportError::OutOfSockets => {
+                "out of file descriptors (EMFILE): run fewer checks at once or raise ulimit -n"
             }
             TransportError::Other => "the connection failed",
         })

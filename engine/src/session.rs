@@ -396,7 +396,7 @@ impl<'a> Session<'a> {
         policy: Policy,
         now: Instant,
     ) -> Result<Self, Error> {
-        let ready = Self::prepare(buffers, check_url, policy)?;
+        let ready = Self::prepare(buffers, check_url, policy).map_err(|(e, _)| e)?;
         Ok(Self::assemble(ready, policy, now))
     }
 
@@ -410,57 +410,97 @@ impl<'a> Session<'a> {
         policy: Policy,
         now: Instant,
     ) -> Result<&'s mut Self, Error> {
+        let ready = Self::prepare(buffers, check_url, policy).map_err(|(e, _)| e)?;
+        Ok(slot.insert(Self::assemble(ready, policy, now)))
+    }
+
+    /// [`Session::new_in`] that hands the buffers back when the session cannot start, for a
+    /// driver that keeps a pool of storage.
+    pub fn try_new_in<'s>(
+        slot: &'s mut Option<Self>,
+        buffers: Buffers<'a>,
+        check_url: &[u8],
+        policy: Policy,
+        now: Instant,
+    ) -> Result<&'s mut Self, (Error, Buffers<'a>)> {
         let ready = Self::prepare(buffers, check_url, policy)?;
         Ok(slot.insert(Self::assemble(ready, policy, now)))
     }
 
     /// Checks the policy and the storage, and puts the check URL in the first URL slot.
-    fn prepare(buffers: Buffers<'a>, check_url: &[u8], policy: Policy) -> Result<Ready<'a>, Error> {
-        let Buffers {
-            url,
-            receive,
-            cookies,
-            connections,
-        } = buffers;
-        if policy.max_redirects > MAX_REDIRECTS {
-            return Err(Error::PolicyOutOfRange {
-                field: "max_redirects",
-                max: u32::from(MAX_REDIRECTS),
-            });
+    fn prepare(
+        buffers: Buffers<'a>,
+        check_url: &[u8],
+        policy: Policy,
+    ) -> Result<Ready<'a>, (Error, Buffers<'a>)> {
+        match Self::check(&mut { buffers }, check_url, policy) {
+            // (The block above only moves `buffers` in and out: see `check`.)
+            (Ok(checked), buffers) => {
+                let Buffers {
+                    url,
+                    receive,
+                    cookies,
+                    connections,
+                } = buffers;
+                let (pool_size, slot_len, tail, parts) = checked;
+                for c in connections.iter_mut() {
+                    c.release();
+                }
+                Ok(Ready {
+                    url,
+                    receive,
+                    cookies,
+                    connections,
+                    pool_size,
+                    slot_len,
+                    tail,
+                    parts,
+                })
+            }
+            (Err(e), buffers) => Err((e, buffers)),
         }
-        let pool_size = connections
-            .len()
-            .min(usize::from(policy.max_connections))
-            .min(MAX_POOL);
-        if pool_size == 0 {
-            return Err(Error::Storage {
-                area: Area::Connections,
-                needed: 1,
-                have: 0,
-            });
-        }
-        let tail = url.len();
-        let slot_len = tail / 2;
-        let parts = {
-            let (a, b) = url.split_at_mut(slot_len);
-            parse_into(check_url, a, b).map_err(|error| Error::InvalidUrl { error })?
-        };
-        if UrlRef::from_parts(url, parts).scheme() == Scheme::Http && !policy.allow_http_start {
-            return Err(Error::InsecureStart);
-        }
-        for c in connections.iter_mut() {
-            c.release();
-        }
-        Ok(Ready {
-            url,
-            receive,
-            cookies,
-            connections,
-            pool_size,
-            slot_len,
-            tail,
-            parts,
-        })
+    }
+
+    /// Checks the policy and the storage and parses the check URL into the first URL slot,
+    /// keeping the buffers for the caller either way.
+    #[allow(clippy::type_complexity)]
+    fn check(
+        buffers: &mut Buffers<'a>,
+        check_url: &[u8],
+        policy: Policy,
+    ) -> (Result<(usize, usize, usize, Parts), Error>, Buffers<'a>) {
+        let result = (|| {
+            if policy.max_redirects > MAX_REDIRECTS {
+                return Err(Error::PolicyOutOfRange {
+                    field: "max_redirects",
+                    max: u32::from(MAX_REDIRECTS),
+                });
+            }
+            let pool_size = buffers
+                .connections
+                .len()
+                .min(usize::from(policy.max_connections))
+                .min(MAX_POOL);
+            if pool_size == 0 {
+                return Err(Error::Storage {
+                    area: Area::Connections,
+                    needed: 1,
+                    have: 0,
+                });
+            }
+            let url = &mut *buffers.url;
+            let tail = url.len();
+            let slot_len = tail / 2;
+            let parts = {
+                let (a, b) = url.split_at_mut(slot_len);
+                parse_into(check_url, a, b).map_err(|error| Error::InvalidUrl { error })?
+            };
+            if UrlRef::from_parts(url, parts).scheme() == Scheme::Http && !policy.allow_http_start {
+                return Err(Error::InsecureStart);
+            }
+            Ok((pool_size, slot_len, tail, parts))
+        })();
+        (result, core::mem::take(buffers))
     }
 
     #[inline(always)]
@@ -624,6 +664,19 @@ impl<'a> Session<'a> {
     /// Gives the session the wall clock, for cookie `Expires` (and certificate validity).
     pub fn set_wall_clock(&mut self, wall: WallClock) {
         self.core.wall = Some(wall);
+    }
+
+    /// Ends the session and gives its storage back, to run the next check in it (a driver that
+    /// runs many checks keeps a pool of storage this way). Open connections are forgotten: close
+    /// their sockets first (drain `poll_output` to `Done`).
+    pub fn into_buffers(self) -> Buffers<'a> {
+        let Session { core, recv } = self;
+        Buffers {
+            url: core.urls.area,
+            receive: recv,
+            cookies: core.jar.into_area(),
+            connections: core.conns,
+        }
     }
 
     /// The request number reached (1 for the first); on failure, the hop that failed.

@@ -17,7 +17,7 @@
 pub use crate::pool::Connection;
 
 /// The buffers a session borrows. Build one from a preset, or from any slices of your own.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Buffers<'a> {
     /// Two URL slots, then the redirect prefix and token.
     pub url: &'a mut [u8],

@@ -21,22 +21,26 @@
 //! - TLS is always verified (the engine's `tls` layer).
 //! - An interface that disappears or goes down mid-check fails the next hop.
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`socket`] | pinned sockets, errno mapping, the staggered connect race |
-//! | [`dns`] | A/AAAA over the pinned interface, TCP on truncation, `--resolve` overrides |
-//! | [`iface`] | cellular interface discovery with evidence, and preflight checks |
-//! | [`mmcli`] | ModemManager bearers: interface and DNS servers |
-//! | [`driver`] | running a `Session` with poll and real clocks; the JSON report and exit codes |
-//! | [`cli`] | the `phonecheck` command line |
+//! The crate is laid out in the order a check flows:
+//!
+//! ```text
+//!  net/     the mobile network: pinned sockets, pinned DNS, interface discovery, ModemManager
+//!    │        (LinuxNetwork implements driver::Network)
+//!    ▼
+//!  driver/  sessions over a Network: blocking (one check) and mux (many checks, one thread);
+//!    │        typed Reports
+//!    ▼
+//!  flow/    the backend's API calls and the three PhoneCheck steps in order
+//!    │
+//!    ▼
+//!  cli/     the `phonecheck` command line (JSON written here, once), batches, the demo
+//! ```
+//!
+//! Each layer uses only the ones above it. Used as a library, turn off the default `simulator`
+//! feature (`default-features = false`): it only serves `phonecheck demo` and `phonecheck sim`
+//! and brings in hyper and tokio.
 
-pub mod backend;
 pub mod cli;
-#[cfg(feature = "simulator")]
-pub mod demo;
-pub mod dns;
 pub mod driver;
 pub mod flow;
-pub mod iface;
-pub mod mmcli;
-pub mod socket;
+pub mod net;

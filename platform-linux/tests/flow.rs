@@ -4,10 +4,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use phonecheck_linux::backend::Backend;
-use phonecheck_linux::demo::loopback_device;
+use phonecheck_linux::cli::demo::loopback_device;
 use phonecheck_linux::driver::{run_check, Report};
 use phonecheck_linux::flow;
+use phonecheck_linux::flow::backend::Backend;
 use phonecheck_rig::sim::{SimConfig, Simulator, Status};
 use serde_json::Value;
 
@@ -33,7 +33,7 @@ fn start(config: SimConfig) -> (Simulator, Backend) {
 
 /// The device step: open `url` pinned to lo, trusting the simulator's CA.
 fn open(sim: &Simulator, url: &str) -> Report {
-    run_check(&loopback_device(sim, url, None).unwrap(), None, &mut |_| {})
+    run_check(&loopback_device(sim, url, None).unwrap(), &mut |_| {})
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn owner_matches_and_the_chain_crosses_schemes_cookies_and_relative_locations() 
     assert!(result.matched);
     assert_eq!(result.status, "COMPLETED");
     assert_eq!(sim.status(&flow.check.check_id), Some(Status::Completed));
-    assert_eq!(flow.device.envelope["hops"], 5);
+    assert_eq!(flow.device.envelope_json()["hops"], 5);
     let served: Vec<(&str, String)> = sim
         .log()
         .iter()
@@ -68,7 +68,7 @@ fn wrong_code_does_not_match() {
     let (sim, backend) = start(SimConfig::default());
     let check = backend.create_check(OWNER, None).unwrap();
     let device = open(&sim, &check.check_url);
-    assert!(device.envelope["response_body"]["code"].is_string());
+    assert!(device.envelope_json()["response_body"]["code"].is_string());
     let result = backend
         .submit_code(&check.check_id, "not-the-code")
         .unwrap();
@@ -94,8 +94,11 @@ fn expired_check_fails_the_device_step_and_the_patch_says_expired() {
     let check = backend.create_check(OWNER, None).unwrap();
     std::thread::sleep(Duration::from_millis(1_200));
     let device = open(&sim, &check.check_url);
-    assert_eq!(device.envelope["http_status"], 200);
-    assert_eq!(device.envelope["response_body"]["error"], "check_expired");
+    assert_eq!(device.envelope_json()["http_status"], 200);
+    assert_eq!(
+        device.envelope_json()["response_body"]["error"],
+        "check_expired"
+    );
     assert_eq!(sim.status(&check.check_id), Some(Status::Expired));
     let result = backend.submit_code(&check.check_id, "x").unwrap();
     assert_eq!((result.status.as_str(), result.matched), ("EXPIRED", false));
@@ -108,9 +111,14 @@ fn redirect_url_flow_ends_at_the_app_link_without_requesting_it() {
     let check = backend.create_check(OWNER, Some(app)).unwrap();
     // The device stops at the redirect_url: app.example is never resolved or contacted.
     let opts = loopback_device(&sim, &check.check_url, Some(app.to_string())).unwrap();
-    let device = run_check(&opts, None, &mut |_| {});
-    assert_eq!(device.envelope["http_status"], 302, "{}", device.envelope);
-    let body = &device.envelope["response_body"];
+    let device = run_check(&opts, &mut |_| {});
+    assert_eq!(
+        device.envelope_json()["http_status"],
+        302,
+        "{}",
+        device.envelope
+    );
+    let body = &device.envelope_json()["response_body"];
     assert_eq!(body["check_id"], check.check_id.as_str());
     let code = body["code"]
         .as_str()
@@ -125,11 +133,14 @@ fn check_url_opened_twice_keeps_the_first_result() {
     let first = open(&sim, &check.check_url);
     let second = open(&sim, &check.check_url);
     assert_eq!(
-        second.envelope["response_body"]["error"],
+        second.envelope_json()["response_body"]["error"],
         "check_already_processed"
     );
-    let code = first.envelope["response_body"]["code"].as_str().unwrap();
-    assert!(backend.submit_code(&check.check_id, code).unwrap().matched);
+    let code = first
+        .field(phonecheck_engine::Field::Code)
+        .unwrap()
+        .to_string();
+    assert!(backend.submit_code(&check.check_id, &code).unwrap().matched);
 }
 
 #[test]

@@ -77,6 +77,7 @@ pub fn classify(e: &io::Error) -> TransportError {
         Some(libc_errno::ECONNRESET | libc_errno::EPIPE | libc_errno::ECONNABORTED) => {
             TransportError::ConnectionReset
         }
+        Some(libc_errno::EMFILE | libc_errno::ENFILE) => TransportError::OutOfSockets,
         _ => TransportError::Other,
     }
 }
@@ -95,6 +96,8 @@ mod libc_errno {
     pub const ECONNRESET: i32 = Errno::ECONNRESET as i32;
     pub const EPIPE: i32 = Errno::EPIPE as i32;
     pub const ECONNABORTED: i32 = Errno::ECONNABORTED as i32;
+    pub const EMFILE: i32 = Errno::EMFILE as i32;
+    pub const ENFILE: i32 = Errno::ENFILE as i32;
     pub const EPERM: i32 = Errno::EPERM as i32;
     pub const EACCES: i32 = Errno::EACCES as i32;
     pub const EINPROGRESS: i32 = Errno::EINPROGRESS as i32;
@@ -169,7 +172,7 @@ pub struct Connected {
 /// while earlier ones are still pending (RFC 8305 style), until `deadline`.
 pub fn connect_race(
     addrs: &[SocketAddr],
-    binding: &Binding,
+    open: &dyn Fn(Domain) -> Result<Socket, SocketError>,
     stagger: Duration,
     deadline: Instant,
 ) -> Result<Connected, ConnectError> {
@@ -184,7 +187,7 @@ pub fn connect_race(
         }
         if now >= next_start {
             if let Some(addr) = next.next() {
-                match start_connect(*addr, binding) {
+                match start_connect(*addr, open) {
                     Ok(socket) => pending.push((socket, *addr)),
                     Err(e) => last_error = Some(e),
                 }
@@ -258,8 +261,12 @@ pub fn connect_race(
     }
 }
 
-fn start_connect(addr: SocketAddr, binding: &Binding) -> Result<Socket, SocketError> {
-    let socket = pinned_socket(Domain::for_address(addr), Type::STREAM, binding)?;
+/// A fresh socket from `open`, connecting (non-blocking) to `addr`.
+pub fn start_connect(
+    addr: SocketAddr,
+    open: &dyn Fn(Domain) -> Result<Socket, SocketError>,
+) -> Result<Socket, SocketError> {
+    let socket = open(Domain::for_address(addr))?;
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => Ok(socket),
         Err(e) if e.raw_os_error() == Some(libc_errno::EINPROGRESS) => Ok(socket),
@@ -299,7 +306,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let binding = Binding::Interface("lo".into());
         let deadline = Instant::now() + Duration::from_secs(2);
-        let c = connect_race(&[addr], &binding, Duration::from_millis(250), deadline).unwrap();
+        let open = |d| pinned_socket(d, Type::STREAM, &binding);
+        let c = connect_race(&[addr], &open, Duration::from_millis(250), deadline).unwrap();
         assert_eq!(c.remote, addr);
         assert_eq!(c.socket.device().unwrap().as_deref(), Some(&b"lo"[..]));
         assert!(c.socket.tcp_nodelay().unwrap());
@@ -321,16 +329,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let live = listener.local_addr().unwrap();
         let binding = Binding::Interface("lo".into());
+        let open = |d| pinned_socket(d, Type::STREAM, &binding);
         let deadline = Instant::now() + Duration::from_secs(2);
-        let c = connect_race(
-            &[dead, live],
-            &binding,
-            Duration::from_millis(250),
-            deadline,
-        )
-        .unwrap();
+        let c = connect_race(&[dead, live], &open, Duration::from_millis(250), deadline).unwrap();
         assert_eq!(c.remote, live);
-        match connect_race(&[dead], &binding, Duration::from_millis(250), deadline) {
+        match connect_race(&[dead], &open, Duration::from_millis(250), deadline) {
             Err(ConnectError::Failed(e)) => assert_eq!(e.kind, TransportError::ConnectionRefused),
             other => panic!("{other:?}"),
         }
@@ -346,8 +349,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let live = listener.local_addr().unwrap();
         let binding = Binding::Interface("lo".into());
+        let open = |d| pinned_socket(d, Type::STREAM, &binding);
         let deadline = Instant::now() + Duration::from_secs(5);
-        let c = connect_race(&[dead, live], &binding, Duration::from_secs(10), deadline)
+        let c = connect_race(&[dead, live], &open, Duration::from_secs(10), deadline)
             .expect("the second family connects before the deadline");
         assert_eq!(c.remote, live);
     }

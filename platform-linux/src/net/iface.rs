@@ -14,7 +14,7 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::mmcli::Bearer;
+use crate::net::mmcli::Bearer;
 
 /// Where the kernel's views live (overridable so tests can use a fake tree).
 #[derive(Clone, Debug)]

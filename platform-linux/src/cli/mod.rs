@@ -1,22 +1,31 @@
-//! The `phonecheck` command line: `open`, `interfaces`, `coverage`.
+//! The `phonecheck` command line: `open`, `check`, `coverage`, `interfaces` (and `demo`, `sim`).
 //!
 //! Flags are named like curl's where the meaning is the same (`--interface`, `--dns`,
 //! `--resolve`, `--cacert`, `--max-redirs`, `--connect-timeout`, `--max-time`). stdout carries
-//! exactly one JSON envelope; `-v` writes one progress line per hop to stderr.
+//! exactly one JSON envelope; `-v` writes one progress line per hop to stderr. With `--repeat`,
+//! `--concurrency` or `--batch`, checks run together on one thread (the multiplexed driver) and
+//! stdout carries one JSON line per check, stderr a closing summary.
+
+#[cfg(feature = "simulator")]
+pub mod demo;
+pub mod output;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use phonecheck_engine::HopRecord;
 use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
 
-use crate::backend::Backend;
-use crate::dns::{parse_dns_server, Override, Resolver};
+use crate::driver::mux::{run_many, MuxOptions};
 use crate::driver::{exit_code, failure, run_check, CheckOptions, Report};
-use crate::iface::{discover, preflight, Candidate, SystemPaths};
-use crate::mmcli;
-use crate::socket::Binding;
+use crate::flow::backend::{Backend, BackendError};
+use crate::net::dns::{parse_dns_server, Override, Resolver};
+use crate::net::iface::{discover, preflight, Candidate, SystemPaths};
+use crate::net::mmcli;
+use crate::net::socket::Binding;
+use crate::net::{linux_policy, LinuxNetwork};
+use output::{batch_line, flow_summary, out, progress_line, Tally};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -28,7 +37,8 @@ Exit status:
   4  sdk_connection_error: DNS, connect, TLS, timeouts, connection closed early
   5  sdk_redirect_error: too many redirects, bad or missing Location, forbidden scheme
   6  sdk_error: malformed response, limits exceeded, internal errors
-  7  invalid_scheme: the check URL is not https (see --allow-http)";
+  7  invalid_scheme: the check URL is not https (see --allow-http)
+With --repeat, --concurrency or --batch: 0 when every check succeeded, 1 otherwise.";
 
 /// phonecheck: PhoneCheck over the mobile data interface (device step pinned with SO_BINDTODEVICE).
 #[derive(Debug, Parser)]
@@ -61,8 +71,8 @@ enum Command {
 #[derive(Debug, Args)]
 struct CheckArgs {
     /// The phone number to check, in E.164 (+447700900001).
-    #[arg(long, value_name = "E164")]
-    phone: String,
+    #[arg(long, value_name = "E164", required_unless_present = "batch")]
+    phone: Option<String>,
     /// API region.
     #[arg(long, value_enum, default_value = "eu")]
     region: Region,
@@ -72,8 +82,31 @@ struct CheckArgs {
     /// Ask the API to end the device's chain at this URL.
     #[arg(long, value_name = "URL")]
     redirect_url: Option<String>,
+    /// Check every phone number in FILE (one E.164 number per line; blank lines and # comments
+    /// skipped) instead of --phone.
+    #[arg(long, value_name = "FILE", conflicts_with = "phone")]
+    batch: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    many: ManyArgs,
     #[command(flatten)]
     net: NetArgs,
+}
+
+/// Running many checks at once.
+#[derive(Debug, Args)]
+struct ManyArgs {
+    /// Run the check N times (one JSON line per check, then a summary on stderr).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
+    /// Checks in flight at once, all on one thread.
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    concurrency: Option<u32>,
+}
+
+impl ManyArgs {
+    fn is_batch(&self) -> bool {
+        self.repeat.is_some() || self.concurrency.is_some()
+    }
 }
 
 #[cfg(feature = "simulator")]
@@ -150,6 +183,8 @@ struct OpenArgs {
     /// Allow a plain http check URL.
     #[arg(long)]
     allow_http: bool,
+    #[command(flatten)]
+    many: ManyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +232,9 @@ pub fn main() -> i32 {
                 allow_http_start: args.allow_http,
                 ..base_policy(&args.net)
             };
+            if args.many.is_batch() {
+                return open_many(&args, policy);
+            }
             let report = run(
                 &args.net,
                 args.url.clone(),
@@ -224,9 +262,9 @@ pub fn main() -> i32 {
         Command::Interfaces(args) => interfaces(args),
         Command::Check(args) => check(args),
         #[cfg(feature = "simulator")]
-        Command::Demo(args) => crate::demo::demo(!args.quiet),
+        Command::Demo(args) => demo::demo(!args.quiet),
         #[cfg(feature = "simulator")]
-        Command::Sim(args) => crate::demo::sim(args.listen, args.config.as_deref()),
+        Command::Sim(args) => demo::sim(args.listen, args.config.as_deref()),
     }
 }
 
@@ -247,6 +285,28 @@ fn check(args: CheckArgs) -> i32 {
         eprintln!("phonecheck check: set IDLAYR_CLIENT_ID and IDLAYR_CLIENT_SECRET");
         return 2;
     };
+    let numbers: Vec<String> = match (&args.batch, &args.phone) {
+        (Some(path), _) => match std::fs::read_to_string(path) {
+            Ok(text) => text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect(),
+            Err(e) => {
+                eprintln!("phonecheck check: --batch {}: {e}", path.display());
+                return 2;
+            }
+        },
+        (None, Some(phone)) => {
+            let n = args.many.repeat.unwrap_or(1) as usize;
+            vec![phone.clone(); n]
+        }
+        (None, None) => {
+            eprintln!("phonecheck check: give --phone E164 or --batch FILE");
+            return 2;
+        }
+    };
     let base = args
         .api_base
         .clone()
@@ -262,10 +322,14 @@ fn check(args: CheckArgs) -> i32 {
     if let Err(e) = backend.authenticate(&id, &secret, "phone_check") {
         return backend_failure(&e);
     }
+    if args.batch.is_some() || args.many.is_batch() {
+        return check_many(&args, &backend, &numbers);
+    }
     let net = &args.net;
+    let phone = numbers.first().cloned().unwrap_or_default();
     let outcome = crate::flow::run(
         &backend,
-        &args.phone,
+        &phone,
         args.redirect_url.as_deref(),
         &mut |created| {
             let policy = base_policy(net);
@@ -280,28 +344,191 @@ fn check(args: CheckArgs) -> i32 {
     );
     match outcome {
         Ok(flow) => {
-            println!("{}", flow.summary(&args.phone));
-            match (&flow.result, exit_code(&flow.device)) {
-                (Some(_), _) => 0,
-                // A final response without a code (e.g. not_mobile_ip): the flow ended short.
-                (None, 0) => 1,
-                (None, device) => device,
-            }
+            out(&flow_summary(&flow, &phone));
+            flow_exit(&flow)
         }
         Err(e) => backend_failure(&e),
     }
 }
 
-fn backend_failure(e: &crate::backend::BackendError) -> i32 {
+/// `check`'s exit status: 0 when the code was submitted, 1 when the device step ended without
+/// one after a final response, else the device step's status.
+fn flow_exit(flow: &crate::flow::Flow) -> i32 {
+    match (&flow.result, exit_code(&flow.device)) {
+        (Some(_), _) => 0,
+        (None, 0) => 1,
+        (None, device) => device,
+    }
+}
+
+/// `open --repeat N --concurrency C`: the same check N times, C at once, on one thread.
+fn open_many(args: &OpenArgs, policy: Policy) -> i32 {
+    let opts = match device_options(
+        &args.net,
+        args.url.clone(),
+        policy,
+        args.access_token.clone(),
+        args.redirect_url.clone(),
+    ) {
+        Ok(opts) => opts,
+        Err(report) => return emit(&report),
+    };
+    let n = args.many.repeat.unwrap_or(1) as usize;
+    let concurrency = args
+        .many
+        .concurrency
+        .map_or(n, |c| c as usize)
+        .min(n.max(1));
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let mut closed = false;
+    let mut jobs = std::iter::repeat_n(opts, n);
+    let result = run_many(
+        &mut jobs,
+        MuxOptions {
+            concurrency,
+            ..MuxOptions::default()
+        },
+        &mut |index, report| {
+            tally.add(&report);
+            let line = batch_line(
+                index,
+                None,
+                exit_code(&report),
+                report.elapsed,
+                &report.envelope,
+            );
+            if !closed && !out(&line) {
+                closed = true;
+            }
+        },
+    );
+    if let Err(e) = result {
+        eprintln!("phonecheck: the multiplexed driver failed: {e}");
+        return 6;
+    }
+    eprintln!("{}", tally.line(started.elapsed()));
+    if tally.all_ok() {
+        0
+    } else {
+        1
+    }
+}
+
+/// `check --batch FILE` (or `--phone P --repeat N`): create every check (backend, normal route),
+/// run the device steps C at once on one thread, then submit the codes.
+fn check_many(args: &CheckArgs, backend: &Backend, numbers: &[String]) -> i32 {
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let mut created = Vec::new();
+    let mut closed = false;
+    let mut emit_line = |line: String| {
+        if !closed && !out(&line) {
+            closed = true;
+        }
+    };
+    for (index, phone) in numbers.iter().enumerate() {
+        match backend.create_check(phone, args.redirect_url.as_deref()) {
+            Ok(check) => created.push((index, phone.clone(), check)),
+            Err(e) => {
+                let report = failure(ErrorCode::SdkError, &format!("backend: {e}"), None);
+                tally.add_exit(6, Duration::ZERO);
+                emit_line(batch_line(
+                    index,
+                    Some(phone),
+                    6,
+                    Duration::ZERO,
+                    &report.envelope,
+                ));
+            }
+        }
+    }
+    let mut jobs = Vec::new();
+    for (_, _, check) in &created {
+        match device_options(
+            &args.net,
+            check.check_url.clone(),
+            base_policy(&args.net),
+            None,
+            args.redirect_url.clone(),
+        ) {
+            Ok(opts) => jobs.push(opts),
+            Err(report) => return emit(&report),
+        }
+    }
+    let mut reports: Vec<Option<Report>> = vec![None; created.len()];
+    let concurrency = args
+        .many
+        .concurrency
+        .map_or(created.len(), |c| c as usize)
+        .clamp(1, created.len().max(1));
+    let result = run_many(
+        &mut jobs.into_iter(),
+        MuxOptions {
+            concurrency,
+            ..MuxOptions::default()
+        },
+        &mut |i, report| {
+            if let Some(slot) = reports.get_mut(i) {
+                *slot = Some(report);
+            }
+        },
+    );
+    if let Err(e) = result {
+        eprintln!("phonecheck: the multiplexed driver failed: {e}");
+        return 6;
+    }
+    for ((index, phone, check), report) in created.into_iter().zip(reports) {
+        let Some(device) = report else { continue };
+        let wall = device.elapsed;
+        let code = device
+            .field(phonecheck_engine::Field::Code)
+            .map(str::to_string);
+        let result = match code {
+            Some(code) => match backend.submit_code(&check.check_id, &code) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tally.add_exit(6, wall);
+                    let report = failure(ErrorCode::SdkError, &format!("backend: {e}"), None);
+                    emit_line(batch_line(index, Some(&phone), 6, wall, &report.envelope));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let flow = crate::flow::Flow {
+            check,
+            device,
+            result,
+        };
+        let exit = flow_exit(&flow);
+        tally.add_exit(exit, wall);
+        emit_line(batch_line(
+            index,
+            Some(&phone),
+            exit,
+            wall,
+            &flow_summary(&flow, &phone),
+        ));
+    }
+    eprintln!("{}", tally.line(started.elapsed()));
+    if tally.all_ok() {
+        0
+    } else {
+        1
+    }
+}
+
+fn backend_failure(e: &BackendError) -> i32 {
     let report = failure(ErrorCode::SdkError, &format!("backend: {e}"), None);
-    println!("{}", report.envelope);
+    out(&report.envelope);
     6
 }
 
 fn base_policy(net: &NetArgs) -> Policy {
     let mut policy = Policy {
         raw_trace: net.show_secrets,
-        ..crate::driver::linux_policy()
+        ..linux_policy()
     };
     if let Some(secs) = net.connect_timeout.filter(|s| s.is_finite() && *s > 0.0) {
         policy.timeouts.connect = Duration::from_secs_f64(secs);
@@ -313,7 +540,7 @@ fn base_policy(net: &NetArgs) -> Policy {
 }
 
 fn emit(report: &Report) -> i32 {
-    println!("{}", report.envelope);
+    out(&report.envelope);
     exit_code(report)
 }
 
@@ -397,18 +624,36 @@ fn device_options(
             .with_roots_pem(&pem)
             .map_err(|e| failure(ErrorCode::SdkError, &format!("--cacert: {e}"), None))?;
     }
+    let device_info = net.debug.then(|| {
+        let kernel = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let iface = binding.interface().unwrap_or("(unpinned)").to_string();
+        vec![
+            ("platform".to_string(), "linux".to_string()),
+            (
+                "engine".to_string(),
+                format!("phonecheck/{}", env!("CARGO_PKG_VERSION")),
+            ),
+            ("interface".to_string(), iface),
+            ("kernel".to_string(), kernel),
+        ]
+    });
     Ok(CheckOptions {
         url,
         policy,
-        binding: binding.clone(),
-        resolver: Resolver {
-            binding,
-            servers,
-            overrides: net.resolve.clone(),
-        },
+        network: Arc::new(LinuxNetwork {
+            binding: binding.clone(),
+            resolver: Resolver {
+                binding,
+                servers,
+                overrides: net.resolve.clone(),
+            },
+        }),
         tls,
         access_token,
         redirect_url,
+        device_info,
     })
 }
 
@@ -425,20 +670,9 @@ fn read_cacert(net: &NetArgs) -> Result<Option<Vec<u8>>, Report> {
     }
 }
 
-/// Runs a device step with the debug and progress flags applied.
-fn open_with(opts: &CheckOptions, debug: bool, verbose: bool) -> Report {
-    let kernel = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let iface_text = opts.binding.interface().unwrap_or("(unpinned)").to_string();
-    let version = format!("phonecheck/{}", env!("CARGO_PKG_VERSION"));
-    let info: [(&str, &str); 4] = [
-        ("platform", "linux"),
-        ("engine", &version),
-        ("interface", &iface_text),
-        ("kernel", &kernel),
-    ];
-    run_check(opts, debug.then_some(&info[..]), &mut |hop| {
+/// Runs a device step with the progress flag applied.
+fn open_with(opts: &CheckOptions, verbose: bool) -> Report {
+    run_check(opts, &mut |hop| {
         if verbose {
             eprintln!("{}", progress_line(hop));
         }
@@ -453,40 +687,9 @@ fn run(
     redirect_url: Option<String>,
 ) -> Report {
     match device_options(net, url, policy, access_token, redirect_url) {
-        Ok(opts) => open_with(&opts, net.debug, net.verbose),
+        Ok(opts) => open_with(&opts, net.verbose),
         Err(report) => report,
     }
-}
-
-/// One `-v` line: status, host, reuse, TLS, timings.
-pub fn progress_line(record: HopRecord<'_>) -> String {
-    let hop = record.info;
-    let t = hop.timings;
-    // The record's URL is normalised: "scheme://authority/...".
-    let (scheme, rest) = record.url.split_once("://").unwrap_or(("?", record.url));
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let ms = |v: Option<u32>| v.map_or("-".to_string(), |v| format!("{v}ms"));
-    let status = hop.status.map_or("---".to_string(), |s| s.to_string());
-    let conn = if hop.reused {
-        "reused connection"
-    } else {
-        "new connection"
-    };
-    let tls = hop.tls.map_or(String::new(), |t| {
-        format!(", {}{}", t.version, if t.resumed { " resumed" } else { "" })
-    });
-    let remote = hop.remote.map_or(String::new(), |r| format!(" {r}"));
-    format!(
-        "hop {}: {status} {} {}{remote} ({conn}{tls}) dns {} connect {} tls {} first byte {} total {}",
-        hop.hop,
-        scheme,
-        authority,
-        ms(t.dns_ms),
-        ms(t.connect_ms),
-        ms(t.tls_ms),
-        ms(t.first_byte_ms),
-        ms(t.total_ms),
-    )
 }
 
 fn interfaces(args: InterfacesArgs) -> i32 {

@@ -13,11 +13,12 @@ use std::time::Instant;
 use phonecheck_engine::TlsSettings;
 use phonecheck_rig::sim::{LiveLog, LogEntry, SimConfig, Simulator};
 
-use crate::backend::Backend;
-use crate::cli::progress_line;
-use crate::dns::{Override, Resolver};
+use super::output::progress_line;
 use crate::driver::{failure, run_check, CheckOptions};
-use crate::socket::Binding;
+use crate::flow::backend::Backend;
+use crate::net::dns::{Override, Resolver};
+use crate::net::socket::Binding;
+use crate::net::{linux_policy, LinuxNetwork};
 
 /// Runs the demo; returns the exit status (0 when the match and the mismatch came out right).
 pub fn demo(show_hops: bool) -> i32 {
@@ -71,7 +72,7 @@ pub fn demo(show_hops: bool) -> i32 {
                 Ok(opts) => opts,
                 Err(e) => return failure(e.code(), &e.to_string(), None),
             };
-            run_check(&opts, None, &mut |hop| {
+            run_check(&opts, &mut |hop| {
                 if show_hops {
                     println!("               {}", progress_line(hop));
                 }
@@ -144,16 +145,19 @@ pub fn loopback_device(
     let lo = Binding::Interface("lo".into());
     Ok(CheckOptions {
         url: check_url.to_string(),
-        policy: crate::driver::linux_policy(),
-        binding: lo.clone(),
-        resolver: Resolver {
-            binding: lo,
-            servers: Vec::new(),
-            overrides,
-        },
+        policy: linux_policy(),
+        network: Arc::new(LinuxNetwork {
+            binding: lo.clone(),
+            resolver: Resolver {
+                binding: lo,
+                servers: Vec::new(),
+                overrides,
+            },
+        }),
         tls,
         access_token: None,
         redirect_url,
+        device_info: None,
     })
 }
 

@@ -1,10 +1,18 @@
 //! The three PhoneCheck steps in order: the backend creates a check, the device opens its
 //! `check_url` over the cellular interface, the backend submits the code and learns the match.
+//!
+//! ```text
+//!  backend: create ──check_url──► device step (driver, pinned) ──Report: code──► backend: PATCH
+//! ```
+//!
+//! The code travels as a typed field of the device's report, never read back out of JSON.
 
-use serde_json::Value;
+pub mod backend;
 
-use crate::backend::{Backend, BackendError, CheckResult, CreatedCheck};
+use phonecheck_engine::Field;
+
 use crate::driver::Report;
+use backend::{Backend, BackendError, CheckResult, CreatedCheck};
 
 /// How far a flow got.
 #[derive(Debug)]
@@ -20,24 +28,7 @@ pub struct Flow {
 impl Flow {
     /// The code the device received, if any.
     pub fn code(&self) -> Option<&str> {
-        self.device.envelope["response_body"]["code"].as_str()
-    }
-
-    /// A JSON summary for the command line.
-    pub fn summary(&self, phone_number: &str) -> Value {
-        let mut v = serde_json::json!({
-            "check_id": self.check.check_id,
-            "phone_number": phone_number,
-        });
-        match &self.result {
-            Some(r) => {
-                v["status"] = Value::String(r.status.clone());
-                v["match"] = Value::Bool(r.matched);
-            }
-            None => v["status"] = Value::String("DEVICE_STEP_FAILED".into()),
-        }
-        v["device"] = self.device.envelope.clone();
-        v
+        self.device.field(Field::Code)
     }
 }
 
@@ -50,9 +41,7 @@ pub fn run(
 ) -> Result<Flow, BackendError> {
     let check = backend.create_check(phone_number, redirect_url)?;
     let device_report = device(&check);
-    let code = device_report.envelope["response_body"]["code"]
-        .as_str()
-        .map(str::to_string);
+    let code = device_report.field(Field::Code).map(str::to_string);
     let result = match code {
         Some(code) => Some(backend.submit_code(&check.check_id, &code)?),
         None => None,

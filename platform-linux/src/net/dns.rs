@@ -25,7 +25,7 @@ use simple_dns::rdata::RData;
 use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
 use socket2::{Domain, Type};
 
-use crate::socket::{
+use crate::net::socket::{
     connect_race, pinned_socket, poll_timeout, Binding, ConnectError, SocketError,
 };
 
@@ -206,7 +206,7 @@ impl Resolver {
                 }
                 Err(e) => {
                     last_socket_error = Some(SocketError {
-                        kind: crate::socket::classify(&e),
+                        kind: crate::net::socket::classify(&e),
                         source: e,
                         during: "DNS query",
                     })
@@ -306,11 +306,13 @@ impl Resolver {
         qtype: TYPE,
         deadline: Instant,
     ) -> Result<Answer, DnsError> {
-        let conn = connect_race(&[server], &self.binding, Duration::from_secs(1), deadline)
-            .map_err(|e| match e {
+        let open = |d| pinned_socket(d, Type::STREAM, &self.binding);
+        let conn = connect_race(&[server], &open, Duration::from_secs(1), deadline).map_err(
+            |e| match e {
                 ConnectError::Timeout => DnsError::Timeout,
                 ConnectError::Failed(e) => DnsError::Socket(e),
-            })?;
+            },
+        )?;
         let socket = conn.socket;
         let id = random_id();
         let query = build_query(id, host, qtype)?;
@@ -356,7 +358,7 @@ fn timeout_or_socket(e: io::Error) -> DnsError {
 
 fn socket_error(e: io::Error) -> SocketError {
     SocketError {
-        kind: crate::socket::classify(&e),
+        kind: crate::net::socket::classify(&e),
         source: e,
         during: "DNS",
     }

@@ -1,0 +1,216 @@
+//! What the command line writes: the envelope, `-v` progress lines, a `check` summary, one JSON
+//! line per check of a batch and the closing statistics. JSON is written here, once, from the
+//! driver's typed reports (the envelope inside them is the engine's own text).
+
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use phonecheck_engine::HopRecord;
+
+use crate::driver::Report;
+use crate::flow::Flow;
+
+/// The version of the JSON-lines format `--repeat`, `--concurrency` and `--batch` write.
+pub const SCHEMA: u32 = 1;
+
+/// Writes a line to stdout. A closed pipe (`| head`) ends the output quietly: the caller stops.
+pub fn out(line: &str) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .is_ok()
+}
+
+/// One `-v` line: status, host, reuse, TLS, timings.
+pub fn progress_line(record: HopRecord<'_>) -> String {
+    let hop = record.info;
+    let t = hop.timings;
+    // The record's URL is normalised: "scheme://authority/...".
+    let (scheme, rest) = record.url.split_once("://").unwrap_or(("?", record.url));
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let ms = |v: Option<u32>| v.map_or("-".to_string(), |v| format!("{v}ms"));
+    let status = hop.status.map_or("---".to_string(), |s| s.to_string());
+    let conn = if hop.reused {
+        "reused connection"
+    } else {
+        "new connection"
+    };
+    let tls = hop.tls.map_or(String::new(), |t| {
+        format!(", {}{}", t.version, if t.resumed { " resumed" } else { "" })
+    });
+    let remote = hop.remote.map_or(String::new(), |r| format!(" {r}"));
+    format!(
+        "hop {}: {status} {scheme} {authority}{remote} ({conn}{tls}) dns {} connect {} tls {} first byte {} total {}",
+        hop.hop,
+        ms(t.dns_ms),
+        ms(t.connect_ms),
+        ms(t.tls_ms),
+        ms(t.first_byte_ms),
+        ms(t.total_ms),
+    )
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// `phonecheck check`'s result: the check, the number, the API's verdict and the device's
+/// envelope (embedded as the engine wrote it).
+pub fn flow_summary(flow: &Flow, phone_number: &str) -> String {
+    let (status, matched) = match &flow.result {
+        Some(r) => (r.status.as_str(), Some(r.matched)),
+        None => ("DEVICE_STEP_FAILED", None),
+    };
+    let mut line = format!(
+        "{{\"check_id\":{},\"phone_number\":{},\"status\":{}",
+        json_string(&flow.check.check_id),
+        json_string(phone_number),
+        json_string(status)
+    );
+    if let Some(m) = matched {
+        line.push_str(&format!(",\"match\":{m}"));
+    }
+    line.push_str(",\"device\":");
+    line.push_str(&flow.device.envelope);
+    line.push('}');
+    line
+}
+
+/// One line of a batch: the schema version, which check, when it ended, how long it took, its
+/// exit status and its result (`result` is the device envelope, or a `check` summary).
+pub fn batch_line(
+    index: usize,
+    label: Option<&str>,
+    exit: i32,
+    wall: Duration,
+    result: &str,
+) -> String {
+    let mut line = format!(
+        "{{\"schema\":{SCHEMA},\"check\":{index},\"timestamp\":\"{}\",\"wall_ms\":{:.3},\"exit\":{exit}",
+        rfc3339_now(),
+        wall.as_secs_f64() * 1000.0
+    );
+    if let Some(label) = label {
+        line.push_str(&format!(",\"phone_number\":{}", json_string(label)));
+    }
+    line.push_str(",\"result\":");
+    line.push_str(result);
+    line.push('}');
+    line
+}
+
+/// Statistics of a batch, for the closing line on stderr.
+#[derive(Debug, Default)]
+pub struct Tally {
+    walls: Vec<Duration>,
+    ok: usize,
+    failed: usize,
+}
+
+impl Tally {
+    /// Counts one check.
+    pub fn add(&mut self, report: &Report) {
+        self.walls.push(report.elapsed);
+        if report.code.is_none() {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+
+    /// Counts one check by its exit status and wall time.
+    pub fn add_exit(&mut self, exit: i32, wall: Duration) {
+        self.walls.push(wall);
+        if exit == 0 {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+
+    /// Whether every check succeeded.
+    pub fn all_ok(&self) -> bool {
+        self.failed == 0
+    }
+
+    /// `N checks, S ok, F failed, R checks/s, p50 X ms, p95 Y ms, p99 Z ms`.
+    pub fn line(&mut self, elapsed: Duration) -> String {
+        self.walls.sort_unstable();
+        let n = self.walls.len();
+        let pct = |p: f64| -> f64 {
+            if n == 0 {
+                return 0.0;
+            }
+            // Nearest rank.
+            let rank = ((p / 100.0) * n as f64).ceil() as usize;
+            let i = rank.clamp(1, n) - 1;
+            self.walls.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        let rate = if elapsed.is_zero() {
+            0.0
+        } else {
+            n as f64 / elapsed.as_secs_f64()
+        };
+        format!(
+            "{n} checks, {} ok, {} failed, {rate:.1} checks/s, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+            self.ok,
+            self.failed,
+            pct(50.0),
+            pct(95.0),
+            pct(99.0)
+        )
+    }
+}
+
+/// The current UTC time as RFC 3339 with milliseconds.
+pub fn rfc3339_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_has_the_documented_form() {
+        let mut t = Tally::default();
+        for ms in [10, 20, 30, 40] {
+            t.add_exit(0, Duration::from_millis(ms));
+        }
+        t.add_exit(4, Duration::from_millis(1000));
+        assert_eq!(
+            t.line(Duration::from_secs(2)),
+            "5 checks, 4 ok, 1 failed, 2.5 checks/s, p50 30.0 ms, p95 1000.0 ms, p99 1000.0 ms"
+        );
+        assert!(!t.all_ok());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = rfc3339_now();
+        assert_eq!(t.len(), "2026-11-29T06:45:24.123Z".len(), "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+        assert!(t.starts_with("20"), "{t}");
+    }
+}
