@@ -101,6 +101,16 @@ struct ManyArgs {
     /// Checks in flight at once, all on one thread.
     #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     concurrency: Option<u32>,
+    /// How concurrent checks run: `mux` (one thread, epoll) or `threads` (one blocking driver
+    /// per thread, C threads; for comparison).
+    #[arg(long, value_enum, default_value = "mux")]
+    driver: DriverKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DriverKind {
+    Mux,
+    Threads,
 }
 
 impl ManyArgs {
@@ -413,6 +423,37 @@ fn open_many(args: &OpenArgs, policy: Policy) -> i32 {
     } else {
         1
     }
+}
+
+/// The comparison: one blocking driver per thread, `threads` of them sharing `n` checks.
+fn run_threads(
+    opts: &CheckOptions,
+    n: usize,
+    threads: usize,
+    on_done: &mut dyn FnMut(usize, Report),
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            let (tx, next) = (tx.clone(), &next);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let report = run_check(opts, &mut |_| {});
+                if tx.send((i, report)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        for (i, report) in rx {
+            on_done(i, report);
+        }
+    });
 }
 
 /// `check --batch FILE` (or `--phone P --repeat N`): create every check (backend, normal route),
