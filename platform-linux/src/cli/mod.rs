@@ -392,27 +392,28 @@ fn open_many(args: &OpenArgs, policy: Policy) -> i32 {
     let started = Instant::now();
     let mut tally = Tally::default();
     let mut closed = false;
-    let mut jobs = std::iter::repeat_n(opts, n);
-    let result = run_many(
-        &mut jobs,
-        MuxOptions {
-            concurrency,
-            ..MuxOptions::default()
-        },
-        &mut |index, report| {
-            tally.add(&report);
-            let line = batch_line(
-                index,
-                None,
-                exit_code(&report),
-                report.elapsed,
-                &report.envelope,
-            );
-            if !closed && !out(&line) {
-                closed = true;
-            }
-        },
-    );
+    let mut on_done = |index: usize, report: Report| {
+        tally.add(&report);
+        let exit = exit_code(&report);
+        let line = batch_line(index, None, exit, report.elapsed, &report.envelope);
+        if !closed && !out(&line) {
+            closed = true;
+        }
+    };
+    let result = match args.many.driver {
+        DriverKind::Mux => run_many(
+            &mut std::iter::repeat_n(opts, n),
+            MuxOptions {
+                concurrency,
+                ..MuxOptions::default()
+            },
+            &mut on_done,
+        ),
+        DriverKind::Threads => {
+            run_threads(&opts, n, concurrency, &mut on_done);
+            Ok(())
+        }
+    };
     if let Err(e) = result {
         eprintln!("phonecheck: the multiplexed driver failed: {e}");
         return 6;

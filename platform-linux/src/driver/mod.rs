@@ -41,6 +41,11 @@ pub trait Network: Send + Sync + std::fmt::Debug {
     fn ready(&self) -> Result<(), NetFailure>;
     /// Resolves `host` (for a connection to `port`) over the mobile network before `deadline`.
     fn resolve(&self, host: &str, port: u16, deadline: Instant) -> Result<Resolved, NetFailure>;
+    /// The answer for `host` when it needs no query (an IP literal, a configured override), so
+    /// the multiplexed driver need not hand it to a DNS worker.
+    fn resolve_without_query(&self, _host: &str, _port: u16) -> Option<Resolved> {
+        None
+    }
     /// A fresh non-blocking TCP socket of `family`, bound to the mobile network, not connected.
     fn tcp_socket(&self, family: Domain) -> Result<Socket, SocketError>;
 }

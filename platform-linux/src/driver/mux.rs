@@ -420,6 +420,19 @@ impl<'a> Mux<'a> {
                         id: conn,
                         state: ConnState::Resolving,
                     });
+                    // Literals and overrides need no worker: connect at once.
+                    if let Some(resolved) = check.opts.network.resolve_without_query(&host, port) {
+                        let done = DnsDone {
+                            slot,
+                            serial: check.serial,
+                            conn,
+                            port,
+                            took: Duration::ZERO,
+                            result: Ok(resolved),
+                        };
+                        self.on_resolved(done, registry);
+                        continue;
+                    }
                     let job = DnsJob {
                         slot,
                         serial: check.serial,

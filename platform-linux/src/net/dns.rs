@@ -151,21 +151,24 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// Resolves `host` for a connection to `port`, within `deadline`.
-    pub fn resolve(&self, host: &str, port: u16, deadline: Instant) -> Result<Resolved, DnsError> {
+    /// The addresses for `host` when no query is needed: a `--resolve` override or an IP
+    /// literal.
+    pub fn answer_without_query(&self, host: &str, port: u16) -> Option<Vec<IpAddr>> {
         if let Some(o) = self
             .overrides
             .iter()
             .find(|o| o.port == port && o.host.eq_ignore_ascii_case(host))
         {
-            return Ok(Resolved {
-                addrs: o.addrs.clone(),
-                server: None,
-            });
+            return Some(o.addrs.clone());
         }
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        host.parse::<IpAddr>().ok().map(|ip| vec![ip])
+    }
+
+    /// Resolves `host` for a connection to `port`, within `deadline`.
+    pub fn resolve(&self, host: &str, port: u16, deadline: Instant) -> Result<Resolved, DnsError> {
+        if let Some(addrs) = self.answer_without_query(host, port) {
             return Ok(Resolved {
-                addrs: vec![ip],
+                addrs,
                 server: None,
             });
         }

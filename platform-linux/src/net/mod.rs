@@ -68,6 +68,15 @@ impl Network for LinuxNetwork {
         }
     }
 
+    fn resolve_without_query(&self, host: &str, port: u16) -> Option<Resolved> {
+        self.resolver
+            .answer_without_query(host, port)
+            .map(|addrs| Resolved {
+                addrs,
+                queried: false,
+            })
+    }
+
     fn tcp_socket(&self, family: Domain) -> Result<Socket, SocketError> {
         pinned_socket(family, Type::STREAM, &self.binding)
     }
