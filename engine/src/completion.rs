@@ -53,6 +53,8 @@ pub struct Completion<'s> {
     pub hops: u8,
     /// The final body, as far as the engine understood it.
     pub body: ResponseBody<'s>,
+    /// The fields found while the JSON body was validated.
+    found: [Option<&'s str>; 5],
 }
 
 /// The final body.
@@ -142,8 +144,20 @@ impl<'s> Completion<'s> {
             raw: body,
             truncated,
         };
+        let mut found = [None; 5];
         let body = match kind {
-            BodyKind::Json => match (json::scan(body, |_, _| {}), core::str::from_utf8(body)) {
+            BodyKind::Json => match (
+                json::scan(body, |k, v| {
+                    if let Some(i) = Field::ALL.iter().position(|f| f.key() == k) {
+                        if let Some(slot) = found.get_mut(i) {
+                            if slot.is_none() {
+                                *slot = Some(v);
+                            }
+                        }
+                    }
+                }),
+                core::str::from_utf8(body),
+            ) {
                 (Ok(true), Ok(text)) => ResponseBody::Json(text),
                 _ => raw,
             },
@@ -158,12 +172,18 @@ impl<'s> Completion<'s> {
             http_status,
             hops,
             body,
+            found,
         }
     }
     /// A PhoneCheck field from the JSON body or the `redirect_url` query.
     pub fn field(&self, field: Field) -> Option<FieldValue<'s>> {
         let key = field.key();
         match self.body {
+            ResponseBody::Json(_) => {
+                let i = Field::ALL.iter().position(|f| *f == field)?;
+                self.found.get(i).copied().flatten().map(FieldValue::Json)
+            }
+            #[allow(unreachable_patterns)]
             ResponseBody::Json(doc) => {
                 let mut found = None;
                 let _ = json::scan(doc.as_bytes(), |k, v| {

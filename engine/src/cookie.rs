@@ -244,7 +244,7 @@ impl<'a> CookieJar<'a> {
         let Some(parsed) = SetCookie::parse(header) else {
             return Ok(Stored::Ignored(Ignored::Malformed));
         };
-        let host = url.host().as_bytes();
+        let host = url.host_bytes();
         let ip_host = url.host_kind() != HostKind::Domain;
 
         let (domain, host_only) = match parsed.domain {
@@ -273,7 +273,7 @@ impl<'a> CookieJar<'a> {
         if parsed.secure && url.scheme() != Scheme::Https {
             return Ok(Stored::Ignored(Ignored::SecureOverHttp));
         }
-        let default_path = default_path(url.path().as_bytes());
+        let default_path = default_path(url.path_bytes());
         let path = parsed.path.unwrap_or(default_path);
 
         let expires = match (parsed.max_age, parsed.expires) {
@@ -379,7 +379,7 @@ impl<'a> CookieJar<'a> {
     }
 
     fn matches(c: &Entry<'_>, url: &UrlRef<'_>, now: Instant) -> bool {
-        let host = url.host().as_bytes();
+        let host = url.host_bytes();
         let domain_ok = if c.host_only {
             c.domain == host
         } else if url.host_kind() == HostKind::Domain {
@@ -388,7 +388,7 @@ impl<'a> CookieJar<'a> {
             c.domain == host
         };
         domain_ok
-            && path_match(url.path().as_bytes(), c.path)
+            && path_match(url.path_bytes(), c.path)
             && (!c.secure || url.scheme() == Scheme::Https)
             && !c.expired(now)
     }

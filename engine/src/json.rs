@@ -57,6 +57,12 @@ impl<'a> Scanner<'a> {
         self.expect(b'"')?;
         let start = self.pos;
         loop {
+            // Plain bytes in one go.
+            let rest = self.doc.get(self.pos..).unwrap_or_default();
+            self.pos += rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
             match self.peek() {
                 None => return self.err(),
                 Some(b'"') => break,

@@ -104,12 +104,14 @@ impl Connection {
 
     /// Whether this slot's connection goes to `url`'s origin.
     pub(crate) fn serves(&self, url: &UrlRef<'_>) -> bool {
-        self.scheme == url.scheme() && self.port == url.port() && self.host() == url.host()
+        self.scheme == url.scheme()
+            && self.port == url.port()
+            && self.host.get(..usize::from(self.host_len)) == Some(url.host_bytes())
     }
 
     /// Takes the slot for a new connection to `url`'s origin.
     pub(crate) fn open(&mut self, id: ConnId, url: &UrlRef<'_>, now_seq: u32) {
-        let host = url.host().as_bytes();
+        let host = url.host_bytes();
         // URL hosts are at most MAX_HOST_LEN bytes (checked when the URL was built).
         let len = host.len().min(MAX_HOST_LEN);
         if let (Some(dst), Some(src)) = (self.host.get_mut(..len), host.get(..len)) {

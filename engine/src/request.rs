@@ -147,9 +147,9 @@ pub fn write_request_from(
 
     let mut out = Cursor::from_offset(buf, offset);
     out.put_str("GET ");
-    out.put_str(req.url.target());
+    out.put(req.url.target_bytes());
     out.put_str(" HTTP/1.1\r\nHost: ");
-    out.put_str(req.url.authority());
+    out.put(req.url.authority_bytes());
     out.put_str("\r\nUser-Agent: phonecheck/");
     out.put_str(VERSION);
     if !req.platform.is_empty() {

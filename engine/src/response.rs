@@ -174,6 +174,20 @@ pub struct Head<'h> {
     /// `1` for HTTP/1.1, `0` for HTTP/1.0.
     pub minor_version: u8,
     raw: &'h [u8],
+    fields: Fields,
+}
+
+/// Where the values the session reads sit in the head (offsets into its bytes), found while
+/// httparse's header array was at hand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    location: Option<(usize, usize)>,
+    content_type: Option<(usize, usize)>,
+    date: Option<(usize, usize)>,
+    set_cookie: bool,
+    /// The first `Set-Cookie` value, and how many there are.
+    first_cookie: Option<(usize, usize)>,
+    cookies: u8,
 }
 
 impl<'h> Head<'h> {
@@ -214,6 +228,45 @@ impl<'h> Head<'h> {
     /// The first value of the header `name`.
     pub fn header(&self, name: &str) -> Option<&'h [u8]> {
         self.header_values(name).next()
+    }
+
+    fn field(&self, at: Option<(usize, usize)>) -> Option<&'h [u8]> {
+        let (start, end) = at?;
+        Some(self.raw.get(start..end)?.trim_ascii())
+    }
+
+    /// The last `Location` value.
+    pub fn location(&self) -> Option<&'h [u8]> {
+        self.field(self.fields.location)
+    }
+
+    /// The first `Content-Type` value.
+    pub fn content_type(&self) -> Option<&'h [u8]> {
+        self.field(self.fields.content_type)
+    }
+
+    /// The first `Date` value.
+    pub fn date(&self) -> Option<&'h [u8]> {
+        self.field(self.fields.date)
+    }
+
+    /// The `Set-Cookie` values, in order.
+    pub fn set_cookies(&self) -> impl Iterator<Item = &'h [u8]> + 'h {
+        let one = (self.fields.cookies == 1)
+            .then(|| self.field(self.fields.first_cookie))
+            .flatten();
+        let head = *self;
+        one.into_iter().chain(
+            (self.fields.cookies > 1)
+                .then(move || head.header_values("set-cookie"))
+                .into_iter()
+                .flatten(),
+        )
+    }
+
+    /// Whether a `Set-Cookie` is present.
+    pub fn has_set_cookie(&self) -> bool {
+        self.fields.set_cookie
     }
 }
 
@@ -267,6 +320,7 @@ struct Parsed {
     framing: Framing,
     keep_alive: bool,
     folded: bool,
+    fields: Fields,
 }
 
 impl<const HEADERS: usize> ResponseReader<HEADERS> {
@@ -405,41 +459,133 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         bytes: &[u8],
         limit: usize,
     ) -> Result<Option<Parsed>, ResponseError> {
-        let mut headers = [httparse::EMPTY_HEADER; HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
+        let mut headers =
+            [const { core::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS];
+        let mut response = httparse::Response::new(&mut []);
         let mut config = httparse::ParserConfig::default();
+        // The fast path refuses obs-fold (httparse errs, and the head goes the staged way,
+        // where it is unfolded), so it needs no scan of the values for line ends.
         config
-            .allow_obsolete_multiline_headers_in_responses(true)
+            .allow_obsolete_multiline_headers_in_responses(!FAST)
             .allow_spaces_after_header_name_in_responses(true)
             .allow_multiple_spaces_in_response_status_delimiters(true);
-        let len = match config.parse_response(&mut response, bytes) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            // The staged path gives the same verdict, after the size limit, as for a head in
-            // pieces.
-            Err(_) if FAST => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(ResponseError::TooManyHeaders { limit: HEADERS })
-            }
-            Err(e) => return Err(ResponseError::MalformedHead(syntax(e))),
-        };
+        let len =
+            match config.parse_response_with_uninit_headers(&mut response, bytes, &mut headers) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                // The staged path gives the same verdict, after the size limit, as for a head in
+                // pieces.
+                Err(_) if FAST => return Ok(None),
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(ResponseError::TooManyHeaders { limit: HEADERS })
+                }
+                Err(e) => return Err(ResponseError::MalformedHead(syntax(e))),
+            };
         if len > limit {
             return Err(ResponseError::HeadTooLarge { limit });
         }
-        let folded = response
-            .headers
-            .iter()
-            .any(|h| h.value.iter().any(|&b| matches!(b, b'\r' | b'\n')));
+        let base = bytes.as_ptr() as usize;
+        let range = |v: &[u8]| {
+            let start = (v.as_ptr() as usize).wrapping_sub(base);
+            Some((start, start + v.len()))
+        };
+        let status = response.code.unwrap_or(0);
+        let minor_version = response.version.unwrap_or(1);
+        // One pass over httparse's array: obs-fold, framing fields, and what the session reads.
+        let mut folded = false;
+        let mut fields = Fields::default();
+        let (mut close, mut keep_alive_token) = (false, false);
+        let (mut coded, mut chunked, mut bad_coding) = (false, false, false);
+        let mut length: Option<u64> = None;
+        let mut has_length = false;
+        let mut length_error = None;
+        for h in response.headers.iter() {
+            let (name, value) = (h.name.as_bytes(), h.value);
+            if !FAST {
+                folded |= value.contains(&b'\n');
+            }
+            match name.len() {
+                4 if name.eq_ignore_ascii_case(b"date") && fields.date.is_none() => {
+                    fields.date = range(value)
+                }
+                8 if name.eq_ignore_ascii_case(b"location") => fields.location = range(value),
+                10 if name.eq_ignore_ascii_case(b"set-cookie") => {
+                    fields.set_cookie = true;
+                    if fields.first_cookie.is_none() {
+                        fields.first_cookie = range(value);
+                    }
+                    fields.cookies = fields.cookies.saturating_add(1);
+                }
+                10 if name.eq_ignore_ascii_case(b"connection") => {
+                    for t in list_items(value) {
+                        close |= t.eq_ignore_ascii_case(b"close");
+                        keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+                    }
+                }
+                12 if name.eq_ignore_ascii_case(b"content-type")
+                    && fields.content_type.is_none() =>
+                {
+                    fields.content_type = range(value)
+                }
+                14 if name.eq_ignore_ascii_case(b"content-length") => {
+                    has_length = true;
+                    for item in list_items(value) {
+                        match parse_decimal(item) {
+                            None => {
+                                length_error =
+                                    length_error.or(Some(ResponseError::InvalidContentLength))
+                            }
+                            Some(n) if length.is_some_and(|l| l != n) => {
+                                length_error =
+                                    length_error.or(Some(ResponseError::ConflictingContentLength))
+                            }
+                            Some(n) => length = Some(n),
+                        }
+                    }
+                }
+                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                    coded = true;
+                    for t in list_items(value) {
+                        if chunked || !t.eq_ignore_ascii_case(b"chunked") {
+                            bad_coding = true;
+                        }
+                        chunked = true;
+                    }
+                }
+                _ => {}
+            }
+        }
         if FAST && folded {
             return Ok(None);
         }
-        let status = response.code.unwrap_or(0);
-        let minor_version = response.version.unwrap_or(1);
-        let (framing, keep_alive) = self.framing(
-            status,
-            minor_version,
-            response.headers.iter().map(|h| (h.name, h.value)),
-        )?;
+        let keep_alive = if minor_version >= 1 {
+            !close
+        } else {
+            keep_alive_token
+        };
+        let (framing, keep_alive) = if self.request_was_head
+            || status == 204
+            || status == 304
+            || (100..200).contains(&status)
+        {
+            (Framing::None, keep_alive)
+        } else if coded && minor_version == 0 {
+            return Err(ResponseError::TransferEncodingInHttp10);
+        } else if coded && (bad_coding || !chunked) {
+            return Err(ResponseError::UnsupportedTransferCoding);
+        } else if chunked {
+            (
+                Framing::Chunked(ChunkedDecoder::new(self.head_limit)),
+                keep_alive && !has_length,
+            )
+        } else if let Some(e) = length_error {
+            return Err(e);
+        } else {
+            match length {
+                Some(n) => (Framing::Length(n), keep_alive),
+                None => (Framing::UntilClose, false),
+            }
+        };
         Ok(Some(Parsed {
             len,
             status,
@@ -447,6 +593,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             framing,
             keep_alive,
             folded,
+            fields,
         }))
     }
 
@@ -473,67 +620,8 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             status: parsed.status,
             minor_version: parsed.minor_version,
             raw,
+            fields: parsed.fields,
         }))
-    }
-
-    /// RFC 9112 §6.3 body framing, and whether the server lets the connection stay open.
-    fn framing<'a>(
-        &self,
-        status: u16,
-        minor_version: u8,
-        headers: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
-    ) -> Result<(Framing, bool), ResponseError> {
-        let named = |name: &'static str| {
-            headers
-                .clone()
-                .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-                .flat_map(|(_, v)| list_items(v))
-        };
-        let has = |token: &[u8]| named("connection").any(|t| t.eq_ignore_ascii_case(token));
-        let keep_alive = if minor_version >= 1 {
-            !has(b"close")
-        } else {
-            has(b"keep-alive")
-        };
-        if self.request_was_head || status == 204 || status == 304 || (100..200).contains(&status) {
-            return Ok((Framing::None, keep_alive));
-        }
-        let has_field = |name: &str| headers.clone().any(|(n, _)| n.eq_ignore_ascii_case(name));
-        let coded = has_field("transfer-encoding");
-        if coded && minor_version == 0 {
-            return Err(ResponseError::TransferEncodingInHttp10);
-        }
-        let mut chunked = false;
-        for token in named("transfer-encoding") {
-            if chunked || !token.eq_ignore_ascii_case(b"chunked") {
-                return Err(ResponseError::UnsupportedTransferCoding);
-            }
-            chunked = true;
-        }
-        if coded && !chunked {
-            return Err(ResponseError::UnsupportedTransferCoding);
-        }
-        if chunked {
-            // Both Transfer-Encoding and Content-Length: chunked wins, but the connection may
-            // have been smuggled on; it is closed after this response (RFC 9112 §6.1).
-            let both = has_field("content-length");
-            return Ok((
-                Framing::Chunked(ChunkedDecoder::new(self.head_limit)),
-                keep_alive && !both,
-            ));
-        }
-        let mut length: Option<u64> = None;
-        for item in named("content-length") {
-            let n = parse_decimal(item).ok_or(ResponseError::InvalidContentLength)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(ResponseError::ConflictingContentLength);
-            }
-            length = Some(n);
-        }
-        Ok(match length {
-            Some(n) => (Framing::Length(n), keep_alive),
-            None => (Framing::UntilClose, false),
-        })
     }
 
     /// The status code of the last parsed head (0 before one is parsed).

@@ -1353,12 +1353,8 @@ impl Core<'_> {
         self.keep_alive_sent = self.policy.reuse_connections;
         self.phase_started = self.now;
         self.deadline_phase = Some(self.now + self.policy.timeouts.response_head);
-        // Count the request's bytes and note the cookies it carries.
-        let mut empty = [0u8; 0];
-        match self.write_request_part(&mut empty, 0) {
-            Ok((total, _)) => self.req_total = total,
-            Err(e) => self.fail(e),
-        }
+        // The length is learnt from the first write (prototype: no counting pass).
+        self.req_total = usize::MAX;
         let url = self.urls.current();
         let names = &mut self.info.cookies_sent;
         self.jar
@@ -1415,7 +1411,8 @@ impl Core<'_> {
         if self.state != State::Awaiting || self.req_done >= self.req_total {
             return Ok(None);
         }
-        let (_, written) = self.write_request_part(buf, self.req_done)?;
+        let (total, written) = self.write_request_part(buf, self.req_done)?;
+        self.req_total = total;
         if written == 0 {
             return Ok(None);
         }
@@ -1442,7 +1439,8 @@ impl Core<'_> {
             // the caller's buffer, so the wire does not depend on it.
             let left = (self.req_total - self.req_done).min(MAX_TLS_PLAINTEXT);
             let mut plain = alloc::vec![0u8; left];
-            let (_, written) = self.write_request_part(&mut plain, self.req_done)?;
+            let (total, written) = self.write_request_part(&mut plain, self.req_done)?;
+            self.req_total = total;
             if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
                 tls.send(plain.get(..written).unwrap_or_default())
                     .map_err(|error| Error::Tls { hop, error })?;
@@ -1512,18 +1510,12 @@ impl Core<'_> {
         let hop = self.hop;
         let status = head.status;
         self.info.status = Some(status);
-        let (mut location, mut content_type, mut date, mut set_cookie) = (None, None, None, false);
-        for (name, value) in head.headers() {
-            match name.len() {
-                4 if name.eq_ignore_ascii_case(b"date") => date = date.or(Some(value)),
-                8 if name.eq_ignore_ascii_case(b"location") => location = Some(value),
-                10 if name.eq_ignore_ascii_case(b"set-cookie") => set_cookie = true,
-                12 if name.eq_ignore_ascii_case(b"content-type") => {
-                    content_type = content_type.or(Some(value))
-                }
-                _ => {}
-            }
-        }
+        let (location, content_type, date, set_cookie) = (
+            head.location(),
+            head.content_type(),
+            head.date(),
+            head.has_set_cookie(),
+        );
         if set_cookie {
             self.store_cookies(head, date.and_then(parse_cookie_date))?;
         }
@@ -1601,7 +1593,7 @@ impl Core<'_> {
         let hop = self.hop;
         let url = self.urls.current();
         let mut too_large = None;
-        for value in head.header_values("set-cookie") {
+        for value in head.set_cookies() {
             match self
                 .jar
                 .store(value, &url, self.now, server_date, self.wall)

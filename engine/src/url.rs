@@ -205,19 +205,20 @@ impl Parts {
 /// session's URL area). Every accessor is a slice of the text: nothing is copied.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct UrlRef<'a> {
-    text: &'a str,
+    /// ASCII by construction; each accessor checks only the part it hands out.
+    text: &'a [u8],
     parts: Parts,
 }
 
 impl fmt::Debug for UrlRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Url").field(&self.text).finish()
+        f.debug_tuple("Url").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for UrlRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text)
+        f.write_str(self.as_str())
     }
 }
 
@@ -225,10 +226,7 @@ impl<'a> UrlRef<'a> {
     /// The view of a URL that [`parse_into`] or [`join_into`] wrote into `area`.
     pub fn from_parts(area: &'a [u8], parts: Parts) -> Self {
         // The writers put only ASCII there, so this never falls back.
-        let text = area
-            .get(..parts.len)
-            .and_then(|t| core::str::from_utf8(t).ok())
-            .unwrap_or("");
+        let text = area.get(..parts.len).unwrap_or_default();
         UrlRef { text, parts }
     }
 
@@ -239,7 +237,37 @@ impl<'a> UrlRef<'a> {
 
     /// The whole URL as text.
     pub fn as_str(&self) -> &'a str {
+        core::str::from_utf8(self.text).unwrap_or("")
+    }
+
+    /// The host's bytes (no UTF-8 check).
+    pub fn host_bytes(&self) -> &'a [u8] {
         self.text
+            .get(self.parts.host.0..self.parts.host.1)
+            .unwrap_or_default()
+    }
+
+    /// The path's bytes.
+    pub fn path_bytes(&self) -> &'a [u8] {
+        let end = self.parts.query_start.unwrap_or(self.text.len());
+        self.text.get(self.parts.path_start..end).unwrap_or(b"/")
+    }
+
+    /// The request target's bytes.
+    pub fn target_bytes(&self) -> &'a [u8] {
+        self.text.get(self.parts.path_start..).unwrap_or(b"/")
+    }
+
+    /// The authority's bytes.
+    pub fn authority_bytes(&self) -> &'a [u8] {
+        let start = self.parts.scheme.as_str().len() + 3;
+        self.text
+            .get(start..self.parts.path_start)
+            .unwrap_or_default()
+    }
+
+    fn sub(&self, start: usize, end: usize) -> Option<&'a str> {
+        core::str::from_utf8(self.text.get(start..end)?).ok()
     }
 
     /// `http` or `https`.
@@ -249,9 +277,7 @@ impl<'a> UrlRef<'a> {
 
     /// The host, lower-cased; IPv6 literals without brackets.
     pub fn host(&self) -> &'a str {
-        self.text
-            .get(self.parts.host.0..self.parts.host.1)
-            .unwrap_or("")
+        self.sub(self.parts.host.0, self.parts.host.1).unwrap_or("")
     }
 
     /// What kind of host this is.
@@ -267,24 +293,25 @@ impl<'a> UrlRef<'a> {
     /// The `Host` header value: host (IPv6 bracketed), and `:port` only when not the default.
     pub fn authority(&self) -> &'a str {
         let start = self.parts.scheme.as_str().len() + 3;
-        self.text.get(start..self.parts.path_start).unwrap_or("")
+        self.sub(start, self.parts.path_start).unwrap_or("")
     }
 
     /// The origin-form request target: path and query.
     pub fn target(&self) -> &'a str {
-        self.text.get(self.parts.path_start..).unwrap_or("/")
+        self.sub(self.parts.path_start, self.text.len())
+            .unwrap_or("/")
     }
 
     /// The path, always starting with `/`.
     pub fn path(&self) -> &'a str {
         let end = self.parts.query_start.unwrap_or(self.text.len());
-        self.text.get(self.parts.path_start..end).unwrap_or("/")
+        self.sub(self.parts.path_start, end).unwrap_or("/")
     }
 
     /// The query without its `?`, if there is one.
     pub fn query(&self) -> Option<&'a str> {
         let start = self.parts.query_start?;
-        self.text.get(start + 1..)
+        self.sub(start + 1, self.text.len())
     }
 
     /// Whether both URLs name the same origin (scheme, host and port): the rule for connection
@@ -403,7 +430,7 @@ impl<const N: usize> Url<N> {
     /// The borrowed view, with every accessor.
     pub fn as_ref(&self) -> UrlRef<'_> {
         UrlRef {
-            text: self.text.as_str(),
+            text: self.text.as_bytes(),
             parts: self.parts,
         }
     }
@@ -671,9 +698,11 @@ impl<'b> Builder<'b> {
                 b.out.put_byte(c.to_ascii_lowercase())?;
             }
             b.host = (start, b.out.len);
-            let is_v4 = core::str::from_utf8(host)
-                .ok()
-                .is_some_and(|s| Ipv4Addr::from_str(s).is_ok());
+            // A dotted quad ends with a digit: names (almost all) are not parsed as one.
+            let is_v4 = host.last().is_some_and(u8::is_ascii_digit)
+                && core::str::from_utf8(host)
+                    .ok()
+                    .is_some_and(|s| Ipv4Addr::from_str(s).is_ok());
             if is_v4 {
                 b.host_kind = HostKind::Ipv4;
             }
@@ -695,7 +724,7 @@ impl<'b> Builder<'b> {
     fn from_base(buf: &'b mut [u8], base: &UrlRef<'_>) -> Result<Self, UrlError> {
         let p = base.parts;
         let mut out = Out { buf, len: 0 };
-        out.put(base.text.as_bytes().get(..p.path_start).unwrap_or_default())?;
+        out.put(base.text.get(..p.path_start).unwrap_or_default())?;
         Ok(Builder {
             out,
             scheme: p.scheme,
@@ -708,16 +737,33 @@ impl<'b> Builder<'b> {
 
     fn push_encoded(&mut self, bytes: &[u8]) -> Result<(), UrlError> {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        for &b in bytes {
-            if needs_encoding(b) {
+        // In bounds by construction: 256 entries, one per byte value.
+        #[allow(clippy::indexing_slicing)]
+        const ENCODE: [bool; 256] = {
+            let mut t = [false; 256];
+            let mut i = 0;
+            while i < 256 {
+                t[i] = needs_encoding(i as u8);
+                i += 1;
+            }
+            t
+        };
+        let mut rest = bytes;
+        // Runs that need no encoding go out in one copy.
+        while let Some(i) = rest
+            .iter()
+            .position(|&b| ENCODE.get(usize::from(b)).copied().unwrap_or(true))
+        {
+            let (run, tail) = rest.split_at(i);
+            self.out.put(run)?;
+            if let Some((&b, tail)) = tail.split_first() {
                 let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
                 let lo = HEX.get(usize::from(b & 0xF)).copied().unwrap_or(b'0');
                 self.out.put(&[b'%', hi, lo])?;
-            } else {
-                self.out.put_byte(b)?;
+                rest = tail;
             }
         }
-        Ok(())
+        self.out.put(rest)
     }
 
     /// Drops the last path segment written (and its `/`), never reaching into the authority.
@@ -734,6 +780,10 @@ impl<'b> Builder<'b> {
 
     /// RFC 3986 §5.2.4 `remove_dot_segments`, writing (percent-encoded) into the URL text.
     fn push_path(&mut self, mut input: &[u8]) -> Result<(), UrlError> {
+        // No '.' at all: no dot segments to remove.
+        if !input.contains(&b'.') {
+            return self.push_encoded(input);
+        }
         while !input.is_empty() {
             if let Some(rest) = input.strip_prefix(b"../") {
                 input = rest;
@@ -829,7 +879,7 @@ fn parse_port(digits: &[u8]) -> Result<u16, UrlError> {
 
 /// Bytes that may not appear raw in a path or query and are percent-encoded. `%` itself stays, so
 /// an already encoded URL is not encoded twice.
-fn needs_encoding(b: u8) -> bool {
+const fn needs_encoding(b: u8) -> bool {
     b <= b' '
         || b >= 0x7F
         || matches!(
