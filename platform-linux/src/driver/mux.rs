@@ -114,6 +114,16 @@ struct Check<'a> {
     wake: Option<StdInstant>,
 }
 
+impl Check<'_> {
+    /// The connection failed: keep the OS-level story and tell the session.
+    fn fail(&mut self, conn: ConnId, error: TransportError, detail: String) {
+        self.detail = Some(detail);
+        let now = self.clock.now();
+        self.session
+            .handle_input(now, Input::TransportFailed { conn, error });
+    }
+}
+
 /// Runs every job, `concurrency` at a time, on this thread; `on_done` gets each report (with
 /// the job's index) as its check ends, in the order they end.
 pub fn run_many(
@@ -402,14 +412,7 @@ impl<'a> Mux<'a> {
                 } => {
                     let host = host.to_string();
                     if let Err(f) = check.opts.network.ready() {
-                        check.detail = Some(f.detail);
-                        check.session.handle_input(
-                            now,
-                            Input::TransportFailed {
-                                conn,
-                                error: f.kind,
-                            },
-                        );
+                        check.fail(conn, f.kind, f.detail);
                         continue;
                     }
                     let deadline = check
@@ -478,16 +481,7 @@ impl<'a> Mux<'a> {
                                 check.session.poll_timeout().map(|t| check.clock.to_std(t));
                             return;
                         }
-                        Err(e) => {
-                            check.detail = Some(format!("sending: {e}"));
-                            check.session.handle_input(
-                                now,
-                                Input::TransportFailed {
-                                    conn,
-                                    error: classify(&e),
-                                },
-                            );
-                        }
+                        Err(e) => check.fail(conn, classify(&e), format!("sending: {e}")),
                     }
                 }
                 Output::Close { conn } => {
@@ -593,15 +587,7 @@ impl<'a> Mux<'a> {
             }
             Err(f) => {
                 check.conns.swap_remove(index);
-                check.detail = Some(f.detail);
-                let now = check.clock.now();
-                check.session.handle_input(
-                    now,
-                    Input::TransportFailed {
-                        conn: done.conn,
-                        error: f.kind,
-                    },
-                );
+                check.fail(done.conn, f.kind, f.detail);
             }
         }
         true
@@ -633,15 +619,7 @@ impl<'a> Mux<'a> {
         });
         let id = conn.id;
         check.conns.swap_remove(index);
-        check.detail = Some(failure.detail);
-        let now = check.clock.now();
-        check.session.handle_input(
-            now,
-            Input::TransportFailed {
-                conn: id,
-                error: failure.kind,
-            },
-        );
+        check.fail(id, failure.kind, failure.detail);
     }
 
     /// A socket event: a connect finished (or failed), data or a close arrived, room to write.
@@ -769,15 +747,7 @@ impl<'a> Mux<'a> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     unsent.clear();
-                    check.detail = Some(format!("sending: {e}"));
-                    let now = check.clock.now();
-                    check.session.handle_input(
-                        now,
-                        Input::TransportFailed {
-                            conn: id,
-                            error: classify(&e),
-                        },
-                    );
+                    check.fail(id, classify(&e), format!("sending: {e}"));
                     return;
                 }
             }
@@ -807,14 +777,7 @@ impl<'a> Mux<'a> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    check.detail = Some(format!("receiving: {e}"));
-                    check.session.handle_input(
-                        now,
-                        Input::TransportFailed {
-                            conn: id,
-                            error: classify(&e),
-                        },
-                    );
+                    check.fail(id, classify(&e), format!("receiving: {e}"));
                     return;
                 }
             }
