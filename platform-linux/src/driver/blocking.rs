@@ -1,5 +1,5 @@
 //! The blocking driver: runs one engine `Session` on the calling thread, over sockets from the
-//! [`Network`], with `poll`, the real monotonic clock for deadlines and the real wall clock for
+//! [`Network`](super::Network), with `poll`, the real monotonic clock for deadlines and the real wall clock for
 //! certificates. The session keeps up to `Policy::max_connections` connections open; the driver
 //! holds their sockets by `ConnId` and polls them together.
 //!
