@@ -1,5 +1,5 @@
 //! What a finished check says: the final status and the PhoneCheck fields of its body
-//! (DESIGN §3.4).
+//! (docs/results.md).
 //!
 //! ```text
 //!  final 2xx/4xx/... with JSON Content-Type ──validate──► ResponseBody::Json ──field()──► check_id, code, …
@@ -28,7 +28,7 @@ pub(crate) enum BodyKind {
     Other,
 }
 
-/// Whether a `Content-Type` is one the result is read from (DESIGN §3.4).
+/// Whether a `Content-Type` is one the result is read from (docs/results.md).
 pub(crate) fn is_json_type(value: &[u8]) -> bool {
     let media = value
         .split(|&b| b == b';')
@@ -131,7 +131,7 @@ impl fmt::Display for FieldValue<'_> {
 }
 
 impl<'s> Completion<'s> {
-    /// Reads the final body the way DESIGN §3.4 says: a declared JSON body that validates is
+    /// Reads the final body as docs/results.md describes: a declared JSON body that validates is
     /// JSON; a `redirect_url` stop keeps its query; anything else is kept as raw bytes.
     pub(crate) fn interpret(
         http_status: u16,

@@ -1,5 +1,5 @@
 //! Why a check failed, with the hop and the limit involved, and the five SDK-compatible error
-//! codes the JSON edge maps each reason to (DESIGN §4).
+//! codes the JSON edge maps each reason to (docs/results.md).
 
 use core::fmt;
 

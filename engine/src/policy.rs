@@ -4,7 +4,7 @@
 
 use core::time::Duration;
 
-/// Deadlines for each phase of a check (DESIGN §4 defaults). Each has its own typed error.
+/// Deadlines for each phase of a check (docs/wire.md defaults). Each has its own typed error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// Name resolution, done by the driver before `Connected`.

@@ -1,4 +1,4 @@
-//! The request writer: one hop's `GET` request, byte-exact as DESIGN §4 says, into a caller buffer.
+//! The request writer: one hop's `GET` request, byte-exact as docs/wire.md says, into a caller buffer.
 //!
 //! ```text
 //! GET <path?query> HTTP/1.1\r\n

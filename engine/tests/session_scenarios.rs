@@ -1,4 +1,4 @@
-//! One scripted exchange per rule of DESIGN §4, named after the rule.
+//! One scripted exchange per rule of docs/wire.md, named after the rule.
 
 mod support;
 

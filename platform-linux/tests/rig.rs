@@ -1,4 +1,4 @@
-//! The network-namespace rig (DESIGN §6): a phone with Wi-Fi holding the better default route
+//! The network-namespace rig (see docs/architecture.md): a phone with Wi-Fi holding the better default route
 //! and a cellular link behind strict reverse-path filtering. Proves, as root and again as an
 //! unprivileged user with no capabilities, that the check's TCP and DNS traffic leave through
 //! `wwan0`, over IPv4 and IPv6; that a missing or dead interface is an error with nothing sent;

@@ -1,4 +1,4 @@
-//! The PhoneCheck API as the simulator serves it (DESIGN §6).
+//! The PhoneCheck API as the simulator serves it (its endpoints, as the real service documents them).
 //!
 //! ```text
 //! POST  /oauth2/v1/token                         client credentials (Basic) → bearer token
