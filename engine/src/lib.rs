@@ -95,7 +95,8 @@
 //! assert_eq!(done.field(Field::Code).unwrap().to_string(), "4711");
 //! ```
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "ffi"), forbid(unsafe_code))]
+#![cfg_attr(feature = "ffi", deny(unsafe_code))]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -113,6 +114,8 @@ pub mod cookie;
 mod cursor;
 pub mod envelope;
 pub mod error;
+#[cfg(feature = "ffi")]
+pub mod ffi;
 pub mod json;
 pub mod policy;
 mod pool;
