@@ -288,7 +288,10 @@ impl Error {
     /// The SDK-compatible code for this failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InsecureStart => ErrorCode::InvalidScheme,
+            Error::InsecureStart
+            | Error::InvalidUrl {
+                error: UrlError::UnsupportedScheme,
+            } => ErrorCode::InvalidScheme,
             Error::Tls {
                 error:
                     TlsError::NotConfigured | TlsError::NoWallClock | TlsError::InvalidRootCertificate,

@@ -212,7 +212,8 @@ fn check_command_plays_backend_and_device() {
         .env("IDLAYR_CLIENT_SECRET", "wrong")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(6));
+    // The API refused the credentials: a backend failure, not a device-step error.
+    assert_eq!(out.status.code(), Some(8));
 }
 
 #[test]

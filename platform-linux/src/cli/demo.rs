@@ -13,7 +13,7 @@ use std::time::Instant;
 use phonecheck_engine::TlsSettings;
 use phonecheck_rig::sim::{LiveLog, LogEntry, SimConfig, Simulator};
 
-use super::output::progress_line;
+use super::output::{out, progress_line, say};
 use crate::driver::{failure, run_check, CheckOptions};
 use crate::flow::backend::Backend;
 use crate::net::dns::{Override, Resolver};
@@ -30,8 +30,10 @@ pub fn demo(show_hops: bool) -> i32 {
             return 6;
         }
     };
-    println!("phonecheck demo: the three PhoneCheck steps against a local simulator\n");
-    print_sim(&sim);
+    say!("phonecheck demo: the three PhoneCheck steps against a local simulator\n");
+    if !print_sim(&sim) {
+        return super::output::STDOUT_CLOSED;
+    }
 
     // The backend reaches the API by address: the certificate names 127.0.0.1 too.
     let backend_base = format!("https://{}", sim.api_addr);
@@ -63,51 +65,54 @@ pub fn demo(show_hops: bool) -> i32 {
     ];
     let mut all_right = true;
     for (n, (phone, why, expected)) in cases.iter().enumerate() {
-        println!("\ncheck {}: {phone} ({why})", n + 1);
+        say!("\ncheck {}: {phone} ({why})", n + 1);
+        // Inside the device step a closed stdout only stops the printing; the loop below ends
+        // the demo at its next line.
         let outcome = crate::flow::run(&backend, phone, None, &mut |created| {
-            println!("  1. create    check_id {}", created.check_id);
-            println!("               check_url {}", created.check_url);
-            println!("  2. open      over lo (pinned: it plays the cellular interface)");
+            let _ = out(&format!("  1. create    check_id {}", created.check_id))
+                && out(&format!("               check_url {}", created.check_url))
+                && out("  2. open      over lo (pinned: it plays the cellular interface)");
             let opts = match loopback_device(&sim, &created.check_url, None) {
                 Ok(opts) => opts,
                 Err(e) => return failure(e.code(), &e.to_string(), None),
             };
             run_check(&opts, &mut |hop| {
                 if show_hops {
-                    println!("               {}", progress_line(hop));
+                    let _ = out(&format!("               {}", progress_line(hop)));
                 }
             })
         });
         match outcome {
             Ok(flow) => match (&flow.result, flow.code()) {
                 (Some(result), Some(code)) => {
-                    println!(
+                    say!(
                         "               code {}… received",
                         code.get(..6).unwrap_or(code)
                     );
-                    println!(
+                    say!(
                         "  3. complete  PATCH code → status {}, match: {}",
-                        result.status, result.matched
+                        result.status,
+                        result.matched
                     );
                     all_right &= result.matched == *expected;
                 }
                 _ => {
-                    println!("     device step failed: {}", flow.device.envelope);
+                    say!("     device step failed: {}", flow.device.envelope);
                     all_right = false;
                 }
             },
             Err(e) => {
-                println!("     backend step failed: {e}");
+                say!("     backend step failed: {e}");
                 all_right = false;
             }
         }
     }
     let served: Vec<String> = sim.log().iter().map(describe).collect();
-    println!("\nsimulator log ({} requests):", served.len());
+    say!("\nsimulator log ({} requests):", served.len());
     for line in served {
-        println!("  {line}");
+        say!("  {line}");
     }
-    println!(
+    say!(
         "\n{} in {} ms",
         if all_right {
             "demo ok: match for the owner, no match for the other number"
@@ -161,23 +166,27 @@ pub fn loopback_device(
     })
 }
 
-fn print_sim(sim: &Simulator) {
-    println!(
-        "simulator  API {}  operator {} then {}",
-        sim.urls.api, sim.urls.mno, sim.urls.he
-    );
-    println!(
-        "           listening on {}, {}, {}",
-        sim.api_addr, sim.mno_addr, sim.he_addr
-    );
-    println!("           CA certificate {}", sim.ca_path.display());
-    println!(
-        "           client credentials {} / {}",
-        sim.config.client_id, sim.config.client_secret
-    );
+/// The simulator's addresses, CA and credentials; false when stdout is closed.
+fn print_sim(sim: &Simulator) -> bool {
+    let mut lines = vec![
+        format!(
+            "simulator  API {}  operator {} then {}",
+            sim.urls.api, sim.urls.mno, sim.urls.he
+        ),
+        format!(
+            "           listening on {}, {}, {}",
+            sim.api_addr, sim.mno_addr, sim.he_addr
+        ),
+        format!("           CA certificate {}", sim.ca_path.display()),
+        format!(
+            "           client credentials {} / {}",
+            sim.config.client_id, sim.config.client_secret
+        ),
+    ];
     for (ip, number) in &sim.config.subscribers {
-        println!("           subscriber {ip} → {number}");
+        lines.push(format!("           subscriber {ip} → {number}"));
     }
+    lines.iter().all(|l| out(l))
 }
 
 fn describe(e: &LogEntry) -> String {
@@ -205,7 +214,10 @@ pub fn sim(listen: Option<IpAddr>, config: Option<&Path>) -> i32 {
     if let Some(ip) = listen {
         cfg.listen = ip;
     }
-    let live: LiveLog = Arc::new(|e: &LogEntry| println!("{}", describe(e)));
+    // A closed stdout must not stop the serving: the log line is dropped, the request served.
+    let live: LiveLog = Arc::new(|e: &LogEntry| {
+        let _ = out(&describe(e));
+    });
     let sim = match Simulator::start_with_live_log(cfg, Some(live)) {
         Ok(sim) => sim,
         Err(e) => {
@@ -213,18 +225,18 @@ pub fn sim(listen: Option<IpAddr>, config: Option<&Path>) -> i32 {
             return 6;
         }
     };
-    print_sim(&sim);
+    let _ = print_sim(&sim);
     let resolve: Vec<String> = sim
         .host_map()
         .iter()
         .map(|(h, p, ip)| format!("--resolve {h}:{p}:{}", SocketAddr::new(*ip, *p).ip()))
         .collect();
-    println!(
+    let _ = out(&format!(
         "           clients on this machine: {} --cacert {}",
         resolve.join(" "),
         sim.ca_path.display()
-    );
-    println!("serving; Ctrl-C to stop");
+    ));
+    let _ = out("serving; Ctrl-C to stop");
     loop {
         std::thread::park();
     }

@@ -25,7 +25,7 @@ use crate::net::iface::{discover, preflight, Candidate, SystemPaths};
 use crate::net::mmcli;
 use crate::net::socket::Binding;
 use crate::net::{linux_policy, LinuxNetwork};
-use output::{batch_line, flow_summary, out, progress_line, Tally};
+use output::{batch_line, flow_summary, out, progress_line, say, Tally};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -37,7 +37,9 @@ Exit status:
   4  sdk_connection_error: DNS, connect, TLS, timeouts, connection closed early
   5  sdk_redirect_error: too many redirects, bad or missing Location, forbidden scheme
   6  sdk_error: malformed response, limits exceeded, internal errors
-  7  invalid_scheme: the check URL is not https (see --allow-http)
+  7  invalid_scheme: the check URL is not https (see --allow-http), or not http(s) at all
+  8  the PhoneCheck API refused a backend call (credentials, validation): see error_description
+ 22  --fail: the final HTTP status was not 2xx
 With --repeat, --concurrency or --batch: 0 when every check succeeded, 1 otherwise.";
 
 /// phonecheck: PhoneCheck over the mobile data interface (device step pinned with SO_BINDTODEVICE).
@@ -152,14 +154,16 @@ struct NetArgs {
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     resolve: Vec<Override>,
     /// Trust only the CA certificates in this PEM file.
-    #[arg(long, value_name = "FILE")]
-    cacert: Option<std::path::PathBuf>,
-    /// Seconds allowed for each TCP connect.
-    #[arg(long, value_name = "SECS")]
-    connect_timeout: Option<f64>,
-    /// Seconds allowed for the whole check.
-    #[arg(long, value_name = "SECS")]
-    max_time: Option<f64>,
+    #[arg(long, value_name = "FILE", value_parser = parse_cacert)]
+    cacert: Option<CaCert>,
+    /// Seconds allowed for each TCP connect (more than 0, at most 3600).
+    #[arg(long, value_name = "SECS", default_value = "5", allow_negative_numbers = true,
+          value_parser = parse_seconds)]
+    connect_timeout: Duration,
+    /// Seconds allowed for the whole check (more than 0, at most 3600).
+    #[arg(long, value_name = "SECS", default_value = "20", allow_negative_numbers = true,
+          value_parser = parse_seconds)]
+    max_time: Duration,
     /// Add the debug object (device info and per-hop trace) to the envelope.
     #[arg(long)]
     debug: bool,
@@ -193,6 +197,9 @@ struct OpenArgs {
     /// Allow a plain http check URL.
     #[arg(long)]
     allow_http: bool,
+    /// Exit with 22 when the final HTTP status is not 2xx (as curl --fail).
+    #[arg(long)]
+    fail: bool,
     #[command(flatten)]
     many: ManyArgs,
 }
@@ -242,6 +249,21 @@ pub fn main() -> i32 {
                 allow_http_start: args.allow_http,
                 ..base_policy(&args.net)
             };
+            match phonecheck_engine::Url::<8192>::parse(args.url.as_bytes()) {
+                Ok(_) => {}
+                Err(e @ phonecheck_engine::url::UrlError::UnsupportedScheme) => {
+                    let report = failure(
+                        ErrorCode::InvalidScheme,
+                        &format!("invalid check URL {}: {e}", args.url),
+                        None,
+                    );
+                    return emit(&report);
+                }
+                Err(e) => {
+                    eprintln!("phonecheck open: invalid check URL {:?}: {e}", args.url);
+                    return 2;
+                }
+            }
             if args.many.is_batch() {
                 return open_many(&args, policy);
             }
@@ -252,7 +274,11 @@ pub fn main() -> i32 {
                 args.access_token,
                 args.redirect_url,
             );
-            emit(&report)
+            let status = emit(&report);
+            match report.http_status {
+                Some(code) if args.fail && status == 0 && !(200..300).contains(&code) => 22,
+                _ => status,
+            }
         }
         Command::Coverage(args) => {
             let base = args
@@ -354,7 +380,9 @@ fn check(args: CheckArgs) -> i32 {
     );
     match outcome {
         Ok(flow) => {
-            out(&flow_summary(&flow, &phone));
+            if !out(&flow_summary(&flow, &phone)) {
+                return output::STDOUT_CLOSED;
+            }
             flow_exit(&flow)
         }
         Err(e) => backend_failure(&e),
@@ -474,11 +502,11 @@ fn check_many(args: &CheckArgs, backend: &Backend, numbers: &[String]) -> i32 {
             Ok(check) => created.push((index, phone.clone(), check)),
             Err(e) => {
                 let report = failure(ErrorCode::SdkError, &format!("backend: {e}"), None);
-                tally.add_exit(6, Duration::ZERO);
+                tally.add_exit(EXIT_BACKEND, Duration::ZERO);
                 emit_line(batch_line(
                     index,
                     Some(phone),
-                    6,
+                    EXIT_BACKEND,
                     Duration::ZERO,
                     &report.envelope,
                 ));
@@ -530,9 +558,15 @@ fn check_many(args: &CheckArgs, backend: &Backend, numbers: &[String]) -> i32 {
             Some(code) => match backend.submit_code(&check.check_id, &code) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    tally.add_exit(6, wall);
+                    tally.add_exit(EXIT_BACKEND, wall);
                     let report = failure(ErrorCode::SdkError, &format!("backend: {e}"), None);
-                    emit_line(batch_line(index, Some(&phone), 6, wall, &report.envelope));
+                    emit_line(batch_line(
+                        index,
+                        Some(&phone),
+                        EXIT_BACKEND,
+                        wall,
+                        &report.envelope,
+                    ));
                     continue;
                 }
             },
@@ -561,28 +595,58 @@ fn check_many(args: &CheckArgs, backend: &Backend, numbers: &[String]) -> i32 {
     }
 }
 
+/// A backend call the API refused (or could not be made): exit 8.
 fn backend_failure(e: &BackendError) -> i32 {
     let report = failure(ErrorCode::SdkError, &format!("backend: {e}"), None);
     out(&report.envelope);
-    6
+    EXIT_BACKEND
 }
+
+/// `check`: the PhoneCheck API refused a backend call.
+const EXIT_BACKEND: i32 = 8;
 
 fn base_policy(net: &NetArgs) -> Policy {
     let mut policy = Policy {
         raw_trace: net.show_secrets,
         ..linux_policy()
     };
-    if let Some(secs) = net.connect_timeout.filter(|s| s.is_finite() && *s > 0.0) {
-        policy.timeouts.connect = Duration::from_secs_f64(secs);
-    }
-    if let Some(secs) = net.max_time.filter(|s| s.is_finite() && *s > 0.0) {
-        policy.timeouts.total = Duration::from_secs_f64(secs);
-    }
+    policy.timeouts.connect = net.connect_timeout;
+    policy.timeouts.total = net.max_time;
     policy
 }
 
+/// A number of seconds for a deadline: finite, more than 0, at most an hour.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 3600.0 {
+        return Err(format!(
+            "{text} is out of range: give seconds more than 0 and at most 3600"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The trusted roots of `--cacert`: a PEM file with at least one certificate.
+#[derive(Clone, Debug)]
+struct CaCert {
+    pem: Vec<u8>,
+}
+
+fn parse_cacert(path: &str) -> Result<CaCert, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    TlsSettings::with_ring()
+        .with_roots_pem(&pem)
+        .map_err(|e| format!("{path}: {e} (want a PEM file with CERTIFICATE blocks)"))?;
+    Ok(CaCert { pem })
+}
+
 fn emit(report: &Report) -> i32 {
-    out(&report.envelope);
+    if !out(&report.envelope) {
+        return output::STDOUT_CLOSED;
+    }
     exit_code(report)
 }
 
@@ -700,16 +764,7 @@ fn device_options(
 }
 
 fn read_cacert(net: &NetArgs) -> Result<Option<Vec<u8>>, Report> {
-    match &net.cacert {
-        None => Ok(None),
-        Some(path) => std::fs::read(path).map(Some).map_err(|e| {
-            failure(
-                ErrorCode::SdkError,
-                &format!("--cacert {}: {e}", path.display()),
-                None,
-            )
-        }),
-    }
+    Ok(net.cacert.as_ref().map(|c| c.pem.clone()))
 }
 
 /// Runs a device step with the progress flag applied.
@@ -750,7 +805,7 @@ fn interfaces(args: InterfacesArgs) -> i32 {
         }
     }
     if candidates.is_empty() {
-        println!("no cellular interface found (looked at ModemManager, sysfs and interface names)");
+        say!("no cellular interface found (looked at ModemManager, sysfs and interface names)");
         return 3;
     }
     let mut usable = 0;
@@ -761,10 +816,10 @@ fn interfaces(args: InterfacesArgs) -> i32 {
         } else {
             why.join(", ")
         };
-        println!("{}: {why}", c.name);
+        say!("{}: {why}", c.name);
         let p = preflight(&c.name, &paths);
         let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
-        println!(
+        say!(
             "  up: {} (operstate {})  addresses: {}  routes: ipv4 {} ipv6 {}  rp_filter: {}",
             yes(p.up),
             if p.operstate.is_empty() {
@@ -787,17 +842,17 @@ fn interfaces(args: InterfacesArgs) -> i32 {
             .flat_map(|b| b.dns.iter().map(ToString::to_string))
             .collect();
         if !dns.is_empty() {
-            println!("  dns (ModemManager): {}", dns.join(", "));
+            say!("  dns (ModemManager): {}", dns.join(", "));
         }
         let problems = p.problems();
         for problem in &problems {
-            println!("  problem: {problem}");
+            say!("  problem: {problem}");
         }
         for warning in p.warnings() {
-            println!("  warning: {warning}");
+            say!("  warning: {warning}");
         }
         if problems.is_empty() {
-            println!("  ready");
+            say!("  ready");
             usable += 1;
         }
     }

@@ -13,6 +13,21 @@ use crate::flow::Flow;
 /// The version of the JSON-lines format `--repeat`, `--concurrency` and `--batch` write.
 pub const SCHEMA: u32 = 1;
 
+/// The exit status when stdout was closed under us (`| head`): what a process killed by
+/// SIGPIPE reports, 128 + 13.
+pub const STDOUT_CLOSED: i32 = 141;
+
+/// Prints a line with `format!` arguments; when stdout is closed, returns [`STDOUT_CLOSED`] from
+/// the calling function (which returns an exit status) instead of panicking as `println!` does.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if !$crate::cli::output::out(&format!($($arg)*)) {
+            return $crate::cli::output::STDOUT_CLOSED;
+        }
+    };
+}
+pub(crate) use say;
+
 /// Writes a line to stdout. A closed pipe (`| head`) ends the output quietly: the caller stops.
 pub fn out(line: &str) -> bool {
     let mut stdout = std::io::stdout().lock();

@@ -187,9 +187,30 @@ impl Preflight {
         }
         if self.addresses.is_empty() {
             p.push(format!("interface {} has no addresses", self.name));
+            return p;
         }
-        if !self.ipv4_route && !self.ipv6_route {
-            p.push(format!("no route goes through {}", self.name));
+        let v4 = self.addresses.iter().any(|a| a.is_ipv4() && !link_local(a));
+        let v6 = self.addresses.iter().any(|a| a.is_ipv6() && !link_local(a));
+        if !v4 && !v6 {
+            p.push(format!(
+                "interface {} has only link-local addresses: the data bearer has no IPv4 or \
+                 global IPv6 address yet (is the modem connected?)",
+                self.name
+            ));
+            return p;
+        }
+        let routed = (v4 && self.ipv4_route) || (v6 && self.ipv6_route);
+        if !routed {
+            let families = match (v4, v6) {
+                (true, true) => "IPv4 or IPv6",
+                (true, false) => "IPv4",
+                _ => "IPv6",
+            };
+            p.push(format!(
+                "no {families} route goes through {} (add a default route via it, or a route to \
+                 the servers)",
+                self.name
+            ));
         }
         p
     }
@@ -205,6 +226,14 @@ impl Preflight {
             ));
         }
         w
+    }
+}
+
+/// Link-local addresses (169.254.0.0/16, fe80::/10): they reach no server.
+fn link_local(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
     }
 }
 
@@ -228,8 +257,15 @@ pub fn preflight(name: &str, paths: &SystemPaths) -> Preflight {
         .map(|t| {
             t.lines().any(|l| {
                 let cols: Vec<&str> = l.split_whitespace().collect();
-                // Skip the loopback-table entries the kernel lists for every address.
-                cols.last() == Some(&name) && cols.first().is_some_and(|d| !d.starts_with("ff"))
+                // Skip multicast and link-local destinations: the kernel lists fe80::/64 for
+                // every interface with IPv6, which routes nothing a check needs.
+                cols.last() == Some(&name)
+                    && cols.first().is_some_and(|d| {
+                        !d.starts_with("ff")
+                            && !["fe8", "fe9", "fea", "feb"]
+                                .iter()
+                                .any(|p| d.starts_with(p))
+                    })
             })
         })
         .unwrap_or(false);
@@ -367,6 +403,46 @@ mod tests {
         assert_eq!(p.problems(), ["interface wwan0 has no addresses"]);
         let missing = preflight("wwan9", &sys.paths());
         assert_eq!(missing.problems(), ["interface wwan9 does not exist"]);
+    }
+
+    #[test]
+    fn readiness_needs_a_global_address_and_a_route_for_it() {
+        let ready = |addresses: &[&str], v4: bool, v6: bool| Preflight {
+            name: "wwan0".into(),
+            exists: true,
+            up: true,
+            operstate: "up".into(),
+            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+            ipv4_route: v4,
+            ipv6_route: v6,
+            rp_filter: None,
+        };
+        // Only a link-local IPv6 address: not ready, and it says why.
+        let p = ready(&["fe80::1"], false, false).problems();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("only link-local"), "{p:?}");
+        assert!(ready(&["fe80::1", "169.254.3.4"], true, true).problems()[0]
+            .contains("only link-local"));
+        // A global address without a route of its family.
+        let p = ready(&["2001:db8::2"], true, false).problems();
+        assert!(p[0].contains("no IPv6 route"), "{p:?}");
+        assert!(ready(&["198.51.100.2"], true, false).problems().is_empty());
+        assert!(ready(&["198.51.100.2", "2001:db8::2"], false, true)
+            .problems()
+            .is_empty());
+        assert!(!ready(&[], true, true).problems().is_empty());
+    }
+
+    #[test]
+    fn link_local_ipv6_routes_do_not_count() {
+        let sys = FakeSys::new("ll-route");
+        sys.iface("wwan0", "DEVTYPE=wwan\n", "519\n");
+        fs::write(sys.0.join("proc/net/route"), "Iface\tDestination\n").unwrap();
+        let ll = "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 \
+                  00000000000000000000000000000000 00000100 00000000 00000000 00000001 wwan0\n";
+        fs::write(sys.0.join("proc/net/ipv6_route"), ll).unwrap();
+        let p = preflight("wwan0", &sys.paths());
+        assert!(!p.ipv6_route && !p.ipv4_route);
     }
 
     #[test]
