@@ -20,20 +20,22 @@ use core::net::SocketAddr;
 
 use heapless::{String, Vec};
 
-/// Query parameters whose values are secrets in traces.
-pub const SECRET_QUERY_KEYS: &[&str] = &[
-    "code",
+/// Parts of query parameter names that mark their values as secrets in traces (matched
+/// case-insensitively anywhere in the name: `mno_token`, `SessionKey`, `x-sig`).
+pub const SECRET_NAME_PARTS: &[&str] = &[
     "token",
-    "access_token",
-    "id_token",
-    "refresh_token",
-    "auth",
-    "authorization",
-    "password",
+    "code",
     "secret",
-    "client_secret",
+    "key",
     "sig",
-    "signature",
+    "auth",
+    "session",
+    "password",
+    "passwd",
+    "pwd",
+    "credential",
+    "nonce",
+    "state",
 ];
 
 /// Capacity for the comma-separated cookie names of one hop.
@@ -261,7 +263,8 @@ pub struct Counters {
     pub cookie_evictions: u16,
 }
 
-/// Writes `url`, with the values of [`SECRET_QUERY_KEYS`] replaced by `REDACTED` unless `raw`.
+/// Writes `url`, with secret query values ([`is_secret_key`], [`looks_like_credential`]) replaced
+/// by `REDACTED` unless `raw`.
 pub fn write_url<W: fmt::Write + ?Sized>(url: &str, raw: bool, out: &mut W) -> fmt::Result {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
@@ -278,7 +281,10 @@ pub fn write_url<W: fmt::Write + ?Sized>(url: &str, raw: bool, out: &mut W) -> f
     for (i, pair) in query.split('&').filter(|p| !p.is_empty()).enumerate() {
         out.write_char(if i == 0 { '?' } else { '&' })?;
         match pair.split_once('=') {
-            Some((key, value)) if is_secret_key(key) && !value.is_empty() => {
+            Some((key, value))
+                if !value.is_empty()
+                    && (is_secret_key(key) || looks_like_credential(key, value)) =>
+            {
                 out.write_str(key)?;
                 out.write_str("=REDACTED")?;
             }
@@ -288,11 +294,33 @@ pub fn write_url<W: fmt::Write + ?Sized>(url: &str, raw: bool, out: &mut W) -> f
     Ok(())
 }
 
-/// Whether a query key names a secret (case-insensitive).
+/// Whether a query key names a secret: it contains one of [`SECRET_NAME_PARTS`]
+/// (case-insensitive).
 pub fn is_secret_key(key: &str) -> bool {
-    SECRET_QUERY_KEYS
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(key))
+    let key = key.as_bytes();
+    SECRET_NAME_PARTS.iter().any(|part| {
+        key.windows(part.len())
+            .any(|w| w.eq_ignore_ascii_case(part.as_bytes()))
+    })
+}
+
+/// Whether a value looks like a credential whatever its name: at least 20 characters of the
+/// kinds tokens are made of, with both letters and digits. Values of `…id` keys (check ids,
+/// reference ids) stay visible: they identify, they do not authorise.
+pub fn looks_like_credential(key: &str, value: &str) -> bool {
+    let key = key.as_bytes();
+    let is_id = key.len() >= 2
+        && key
+            .get(key.len() - 2..)
+            .is_some_and(|end| end.eq_ignore_ascii_case(b"id"));
+    !is_id
+        && value.len() >= 20
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=' | b'%')
+        })
+        && value.bytes().any(|b| b.is_ascii_alphabetic())
+        && value.bytes().any(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -315,6 +343,18 @@ mod tests {
         );
         assert_eq!(shown(url, true), url);
         assert_eq!(shown("http://h/p", false), "http://h/p");
+    }
+
+    #[test]
+    fn secrets_are_redacted_by_rule_not_by_exact_name() {
+        let url = "http://he.mno/cb?mno_token=2e5161007f9bb430d58b&SessionKey=x&x-sig=1\
+                   &state=s&opaque=QWxhZGRpbjpvcGVuIHNlc2FtZQ2024&check_id=c38ca50fd7f7323286e8b185\
+                   &page=2&lang=en";
+        assert_eq!(
+            shown(url, false),
+            "http://he.mno/cb?mno_token=REDACTED&SessionKey=REDACTED&x-sig=REDACTED&state=REDACTED\
+             &opaque=REDACTED&check_id=c38ca50fd7f7323286e8b185&page=2&lang=en"
+        );
     }
 
     #[test]
