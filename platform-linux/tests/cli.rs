@@ -167,3 +167,38 @@ fn the_simulator_keeps_serving_after_its_output_is_closed() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn completions_man_page_version_and_interfaces_as_json() {
+    let out = phonecheck(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("_phonecheck") && text.contains("--max-redirs"),
+        "{text}"
+    );
+    let out = phonecheck(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH phonecheck"),
+        "{text}"
+    );
+    let out = phonecheck(&["--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("phonecheck "));
+
+    let out = phonecheck(&["interfaces", "--interface", "lo", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lo = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "lo")
+        .expect("lo is listed when named");
+    assert!(lo["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "127.0.0.1"));
+    assert!(lo["problems"].is_array() && lo["ready"].is_boolean());
+}

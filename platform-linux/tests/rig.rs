@@ -25,11 +25,16 @@ fn skip(test: &str) -> bool {
     true
 }
 
-/// A rig test: runs as root, else prints one skip line and passes.
+/// A rig test: built without root it is ignored, with the reason; run without root anyway
+/// (`--include-ignored`), it prints one skip line.
 macro_rules! rig_test {
     ($(#[$meta:meta])* fn $name:ident() $body:block) => {
         $(#[$meta])*
         #[test]
+        #[cfg_attr(
+            not(rig_root),
+            ignore = "needs root (network namespaces): run `cargo test` as root to include it"
+        )]
         fn $name() {
             if skip(stringify!($name)) {
                 return;

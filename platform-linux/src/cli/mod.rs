@@ -62,6 +62,13 @@ enum Command {
     /// submit the code (backend) and print the match. Credentials from IDLAYR_CLIENT_ID and
     /// IDLAYR_CLIENT_SECRET.
     Check(CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `phonecheck man > phonecheck.1`.
+    Man,
     /// Run the whole flow against a local simulator: a match, then a mismatch.
     #[cfg(feature = "simulator")]
     Demo(DemoArgs),
@@ -209,6 +216,9 @@ struct InterfacesArgs {
     /// Preflight this interface even if it does not look cellular.
     #[arg(long, value_name = "IFACE")]
     interface: Option<String>,
+    /// One JSON array on stdout instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -296,6 +306,29 @@ pub fn main() -> i32 {
             emit(&report)
         }
         Command::Interfaces(args) => interfaces(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "phonecheck", &mut buf);
+            if out(String::from_utf8_lossy(&buf).trim_end()) {
+                0
+            } else {
+                output::STDOUT_CLOSED
+            }
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(cmd).render(&mut buf) {
+                eprintln!("phonecheck man: {e}");
+                return 6;
+            }
+            if out(String::from_utf8_lossy(&buf).trim_end()) {
+                0
+            } else {
+                output::STDOUT_CLOSED
+            }
+        }
         Command::Check(args) => check(args),
         #[cfg(feature = "simulator")]
         Command::Demo(args) => demo::demo(!args.quiet),
@@ -804,6 +837,9 @@ fn interfaces(args: InterfacesArgs) -> i32 {
             );
         }
     }
+    if args.json {
+        return interfaces_json(&candidates, &paths, &bearers);
+    }
     if candidates.is_empty() {
         say!("no cellular interface found (looked at ModemManager, sysfs and interface names)");
         return 3;
@@ -857,6 +893,48 @@ fn interfaces(args: InterfacesArgs) -> i32 {
         }
     }
     if usable > 0 {
+        0
+    } else {
+        3
+    }
+}
+
+/// `interfaces --json`: one array, an object per candidate with its evidence, state, problems.
+fn interfaces_json(
+    candidates: &[Candidate],
+    paths: &SystemPaths,
+    bearers: &[mmcli::Bearer],
+) -> i32 {
+    let mut ready_any = false;
+    let list: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|c| {
+            let p = preflight(&c.name, paths);
+            let problems = p.problems();
+            ready_any |= problems.is_empty();
+            let dns: Vec<String> = bearers
+                .iter()
+                .filter(|b| b.interface.as_deref() == Some(c.name.as_str()))
+                .flat_map(|b| b.dns.iter().map(ToString::to_string))
+                .collect();
+            serde_json::json!({
+                "name": c.name,
+                "evidence": c.evidence.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "up": p.up,
+                "operstate": p.operstate,
+                "addresses": p.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "ipv4_route": p.ipv4_route,
+                "ipv6_route": p.ipv6_route,
+                "rp_filter": p.rp_filter,
+                "dns": dns,
+                "problems": problems,
+                "warnings": p.warnings(),
+                "ready": problems.is_empty(),
+            })
+        })
+        .collect();
+    say!("{}", serde_json::Value::Array(list));
+    if ready_any {
         0
     } else {
         3
