@@ -254,3 +254,42 @@ fn sim_command_prints_its_urls_ca_and_subscribers_then_serves() {
     );
     assert!(text.contains("--resolve api.test:"), "{text}");
 }
+
+#[test]
+fn check_runs_the_device_preflight_before_creating_anything() {
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let base = format!("https://{}", sim.api_addr);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "check".into(),
+            "--phone".into(),
+            OWNER.into(),
+            "--api-base".into(),
+            base.clone(),
+            "--cacert".into(),
+            sim.ca_path.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+            .args(&args)
+            .env("IDLAYR_CLIENT_ID", &sim.config.client_id)
+            .env("IDLAYR_CLIENT_SECRET", &sim.config.client_secret)
+            .output()
+            .unwrap()
+    };
+    // No such interface.
+    let out = run(&["--interface", "wwan-missing0", "--dns", "127.0.0.1"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"], "sdk_no_data_connectivity");
+    // An interface, but no way to resolve names over it.
+    let out = run(&["--interface", "lo"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["error_description"].as_str().unwrap().contains("--dns"),
+        "{v}"
+    );
+    // Neither run took a token or created a check.
+    assert!(sim.log().is_empty(), "{:?}", sim.log());
+}

@@ -380,6 +380,11 @@ fn check(args: CheckArgs) -> i32 {
         .api_base
         .clone()
         .unwrap_or_else(|| region_base(args.region));
+    // The device step must be able to run before a check is created on the service: a check
+    // that can never complete still costs one.
+    if let Err(report) = device_preflight(&args.net, &base) {
+        return emit(&report);
+    }
     let ca = match read_cacert(&args.net) {
         Ok(ca) => ca,
         Err(report) => return emit(&report),
@@ -420,6 +425,43 @@ fn check(args: CheckArgs) -> i32 {
         }
         Err(e) => backend_failure(&e),
     }
+}
+
+/// What `check` verifies before it creates anything: the interface chosen and ready (up, a
+/// global address, a route through it), and a way to resolve names over it (DNS servers known,
+/// or `--resolve` overrides).
+fn device_preflight(net: &NetArgs, api_base: &str) -> Result<(), Report> {
+    let opts = device_options(net, api_base.to_string(), base_policy(net), None, None)?;
+    let label = opts.network.label();
+    if let Some(name) = label.as_deref() {
+        let problems = preflight(name, &SystemPaths::default()).problems();
+        if !problems.is_empty() {
+            return Err(failure(
+                ErrorCode::NoDataConnectivity,
+                &format!("preflight: {}", problems.join("; ")),
+                Some(name),
+            ));
+        }
+    }
+    let bearers = if net.dns.is_empty() {
+        mmcli::bearers()
+    } else {
+        Vec::new()
+    };
+    let dns_known = !net.dns.is_empty()
+        || !net.resolve.is_empty()
+        || bearers
+            .iter()
+            .any(|b| b.interface.is_some() && b.interface == label && !b.dns.is_empty());
+    if !dns_known && !net.unpinned {
+        return Err(failure(
+            ErrorCode::NoDataConnectivity,
+            "preflight: no DNS server is known for the interface (ModemManager gave none): pass \
+             --dns ADDR, or --resolve HOST:PORT:ADDR for each host of the chain",
+            label.as_deref(),
+        ));
+    }
+    Ok(())
 }
 
 /// `check`'s exit status: 0 when the code was submitted, 1 when the device step ended without
