@@ -242,10 +242,37 @@ fn sim_command_prints_its_urls_ca_and_subscribers_then_serves() {
             break;
         }
     }
+    // The command it prints runs as printed: names, trust and interface included.
+    let try_line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("try it: "))
+        .unwrap_or_else(|| panic!("no command line in {text}"))
+        .to_string();
+    let mut words = try_line.split_whitespace();
+    let mut env = Vec::new();
+    let mut args = Vec::new();
+    for w in words.by_ref() {
+        match w.split_once('=') {
+            Some((k, v)) if k.starts_with("IDLAYR_") => env.push((k.to_string(), v.to_string())),
+            _ if w == "phonecheck" => break,
+            _ => panic!("unexpected {w} in {try_line}"),
+        }
+    }
+    args.extend(words.map(str::to_string));
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(&args)
+        .envs(env)
+        .output()
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&config);
     let _ = std::fs::remove_file(&ca);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["match"], true, "{v}");
+    assert!(text.contains("/coverage/v0.1/device_ip"), "{text}");
     assert!(text.contains("API https://api.test:"), "{text}");
     assert!(text.contains("CA certificate /"), "{text}");
     assert!(
@@ -253,6 +280,79 @@ fn sim_command_prints_its_urls_ca_and_subscribers_then_serves() {
         "{text}"
     );
     assert!(text.contains("--resolve api.test:"), "{text}");
+}
+
+#[test]
+fn backend_calls_honour_resolve_and_show_with_verbose_and_coverage_is_served() {
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    // The API by name only: the backend must use --resolve too.
+    let mut args: Vec<String> = vec![
+        "check".into(),
+        "--phone".into(),
+        OWNER.into(),
+        "--api-base".into(),
+        sim.urls.api.clone(),
+        "--interface".into(),
+        "lo".into(),
+        "--cacert".into(),
+        sim.ca_path.display().to_string(),
+        "-v".into(),
+    ];
+    for (host, port, ip) in sim.host_map() {
+        args.push("--resolve".into());
+        args.push(format!("{host}:{port}:{ip}"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(&args)
+        .env("IDLAYR_CLIENT_ID", &sim.config.client_id)
+        .env("IDLAYR_CLIENT_SECRET", &sim.config.client_secret)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("backend: POST https://api.test:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("/oauth2/v1/token -> 200"), "{stderr}");
+    assert!(stderr.contains("backend: PATCH "), "{stderr}");
+
+    // `coverage` against the simulator: the loopback address is a subscriber's.
+    let mut backend = Backend::new(
+        &format!("https://{}", sim.api_addr),
+        Some(sim.ca_pem.as_bytes()),
+    )
+    .unwrap();
+    backend
+        .authenticate(&sim.config.client_id, &sim.config.client_secret, "coverage")
+        .unwrap();
+    let token = backend.token().unwrap().to_string();
+    let mut args: Vec<String> = vec![
+        "coverage".into(),
+        "--access-token".into(),
+        token,
+        "--api-base".into(),
+        sim.urls.api.clone(),
+        "--interface".into(),
+        "lo".into(),
+        "--cacert".into(),
+        sim.ca_path.display().to_string(),
+    ];
+    for (host, port, ip) in sim.host_map() {
+        args.push("--resolve".into());
+        args.push(format!("{host}:{port}:{ip}"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["http_status"], 200, "{v}");
+    assert_eq!(
+        v["response_body"]["products"][0]["product_id"], "PCK",
+        "{v}"
+    );
 }
 
 #[test]

@@ -231,11 +231,27 @@ pub fn sim(listen: Option<IpAddr>, config: Option<&Path>) -> i32 {
         .iter()
         .map(|(h, p, ip)| format!("--resolve {h}:{p}:{}", SocketAddr::new(*ip, *p).ip()))
         .collect();
+    let owner = sim
+        .config
+        .subscribers
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_default();
     let _ = out(&format!(
-        "           clients on this machine: {} --cacert {}",
+        "           try it: IDLAYR_CLIENT_ID={} IDLAYR_CLIENT_SECRET={} phonecheck check --phone {owner} \
+         --api-base {} --interface lo {} --cacert {}",
+        sim.config.client_id,
+        sim.config.client_secret,
+        sim.urls.api,
         resolve.join(" "),
         sim.ca_path.display()
     ));
+    let _ = out(
+        "           endpoints: POST /oauth2/v1/token, POST /phone_check/v0.2/checks, \
+         GET|PATCH /phone_check/v0.2/checks/{id}, GET /coverage/v0.1/device_ip; \
+         the operator at the other two URLs",
+    );
     let _ = out("serving; Ctrl-C to stop");
     loop {
         std::thread::park();

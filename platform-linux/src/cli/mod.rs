@@ -19,7 +19,7 @@ use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
 
 use crate::driver::mux::{run_many, MuxOptions};
 use crate::driver::{exit_code, failure, run_check, CheckOptions, Report};
-use crate::flow::backend::{Backend, BackendError};
+use crate::flow::backend::{Backend, BackendError, BackendOptions};
 use crate::net::dns::{parse_dns_server, Override, Resolver};
 use crate::net::iface::{discover, preflight, Candidate, SystemPaths};
 use crate::net::mmcli;
@@ -389,7 +389,7 @@ fn check(args: CheckArgs) -> i32 {
         Ok(ca) => ca,
         Err(report) => return emit(&report),
     };
-    let mut backend = match Backend::new(&base, ca.as_deref()) {
+    let mut backend = match Backend::with_options(&base, &backend_options(&args.net, ca)) {
         Ok(b) => b,
         Err(e) => return backend_failure(&e),
     };
@@ -424,6 +424,21 @@ fn check(args: CheckArgs) -> i32 {
             flow_exit(&flow)
         }
         Err(e) => backend_failure(&e),
+    }
+}
+
+/// The backend client's settings from the network flags: the same `--cacert`, `--resolve`,
+/// `--max-time` (per call) and `-v` as the device step. Its calls take the normal route.
+fn backend_options(net: &NetArgs, ca_pem: Option<Vec<u8>>) -> BackendOptions {
+    BackendOptions {
+        ca_pem,
+        overrides: net
+            .resolve
+            .iter()
+            .map(|o| (o.host.clone(), o.port, o.addrs.clone()))
+            .collect(),
+        timeout: net.max_time,
+        verbose: net.verbose,
     }
 }
 

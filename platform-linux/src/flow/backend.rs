@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
+
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::DefaultConnector;
 use ureq::Agent;
 
 /// A failed backend call: what was asked, the status and what the API said.
@@ -44,11 +48,71 @@ pub struct CheckResult {
     pub body: Value,
 }
 
+/// How the backend client reaches the API.
+#[derive(Clone, Debug)]
+pub struct BackendOptions {
+    /// Trust only these CA certificates (PEM), else Mozilla's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// `--resolve`: host, port and the addresses to use for them.
+    pub overrides: Vec<(String, u16, Vec<IpAddr>)>,
+    /// The deadline of each call.
+    pub timeout: Duration,
+    /// A line on stderr per call.
+    pub verbose: bool,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        BackendOptions {
+            ca_pem: None,
+            overrides: Vec::new(),
+            timeout: Duration::from_secs(20),
+            verbose: false,
+        }
+    }
+}
+
+/// Names given with `--resolve` go to their addresses; others through the system resolver (the
+/// backend's calls use the normal route, unlike the device step).
+#[derive(Debug)]
+struct OverrideResolver {
+    overrides: Vec<(String, u16, Vec<IpAddr>)>,
+    fallback: DefaultResolver,
+}
+
+impl Resolver for OverrideResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        if let Some((_, _, addrs)) = self
+            .overrides
+            .iter()
+            .find(|(h, p, _)| *p == port && h.eq_ignore_ascii_case(host))
+        {
+            let mut out = self.empty();
+            for ip in addrs.iter().take(16) {
+                out.push(SocketAddr::new(*ip, port));
+            }
+            return Ok(out);
+        }
+        self.fallback.resolve(uri, config, timeout)
+    }
+}
+
 /// A client of the PhoneCheck API.
 pub struct Backend {
     base: String,
     agent: Agent,
     token: Option<String>,
+    verbose: bool,
 }
 
 impl std::fmt::Debug for Backend {
@@ -60,6 +124,19 @@ impl std::fmt::Debug for Backend {
 impl Backend {
     /// A client of the API at `base`, trusting `ca_pem` only when given (else Mozilla's roots).
     pub fn new(base: &str, ca_pem: Option<&[u8]>) -> Result<Backend, BackendError> {
+        Self::with_options(
+            base,
+            &BackendOptions {
+                ca_pem: ca_pem.map(<[u8]>::to_vec),
+                ..BackendOptions::default()
+            },
+        )
+    }
+
+    /// A client of the API at `base` with the command line's settings: trusted roots, `--resolve`
+    /// overrides, a deadline per call, and a stderr line per call when verbose.
+    pub fn with_options(base: &str, options: &BackendOptions) -> Result<Backend, BackendError> {
+        let ca_pem = options.ca_pem.as_deref();
         let roots = match ca_pem {
             Some(pem) => {
                 let cert = Certificate::from_pem(pem)
@@ -68,17 +145,31 @@ impl Backend {
             }
             None => RootCerts::WebPki,
         };
-        let agent: Agent = Agent::config_builder()
+        let config = Agent::config_builder()
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build()
-            .into();
+            .timeout_global(Some(options.timeout))
+            .build();
+        let resolver = OverrideResolver {
+            overrides: options.overrides.clone(),
+            fallback: DefaultResolver::default(),
+        };
+        let agent = Agent::with_parts(config, DefaultConnector::default(), resolver);
         Ok(Backend {
             base: base.trim_end_matches('/').to_string(),
             agent,
             token: None,
+            verbose: options.verbose,
         })
+    }
+
+    fn log(&self, method: &str, url: &str, status: u16, started: std::time::Instant) {
+        if self.verbose {
+            eprintln!(
+                "backend: {method} {url} -> {status} ({} ms)",
+                started.elapsed().as_millis()
+            );
+        }
     }
 
     fn send(
@@ -102,17 +193,24 @@ impl Backend {
         } else {
             request.header("Authorization", &auth)
         };
+        let started = std::time::Instant::now();
         let mut response = request
             .content_type(content_type)
             .send(body)
             .map_err(|e| BackendError(format!("{method} {url}: {e}")))?;
         let status = response.status().as_u16();
+        self.log(method, &url, status, started);
         let text = response
             .body_mut()
             .read_to_string()
             .map_err(|e| BackendError(format!("{method} {url}: reading the answer: {e}")))?;
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, value))
+    }
+
+    /// The access token, once `authenticate` got one.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// Gets an access token with client credentials.
@@ -125,6 +223,7 @@ impl Backend {
         let url = format!("{}/oauth2/v1/token", self.base);
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{client_id}:{client_secret}"));
+        let started = std::time::Instant::now();
         let mut response = self
             .agent
             .post(&url)
@@ -136,6 +235,7 @@ impl Backend {
             ))
             .map_err(|e| BackendError(format!("POST {url}: {e}")))?;
         let status = response.status().as_u16();
+        self.log("POST", &url, status, started);
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         match (status, body["access_token"].as_str()) {

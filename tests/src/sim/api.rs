@@ -7,6 +7,9 @@
 //! GET   /phone_check/v0.2/checks/{id}/complete   where the operator hands back: the code
 //! PATCH /phone_check/v0.2/checks/{id}            [{"op":"add","path":"/code","value":…}] → match
 //! GET   /phone_check/v0.2/checks/{id}            the check resource
+//! GET   /coverage/v0.1/device_ip                 (bearer, over the device's data session) →
+//!                                                200 the operator and products, or 412 when
+//!                                                the source address is not a known subscriber
 //! ```
 //!
 //! Validation errors are `application/problem+json`; device-step failures end the chain the way
@@ -30,6 +33,12 @@ pub fn route(req: &Req, state: &mut State, urls: &Urls) -> Resp {
     if path == "/oauth2/v1/token" {
         return match req.method.as_str() {
             "POST" => token(req, state),
+            _ => method_not_allowed(),
+        };
+    }
+    if path == "/coverage/v0.1/device_ip" {
+        return match req.method.as_str() {
+            "GET" => authorized(req, state).unwrap_or_else(|| coverage(req, state)),
             _ => method_not_allowed(),
         };
     }
@@ -64,6 +73,27 @@ fn method_not_allowed() -> Resp {
         405,
         "Method Not Allowed",
         "this method is not supported here",
+    )
+}
+
+/// Coverage of the device's data session: which operator, and that PhoneCheck is offered.
+fn coverage(req: &Req, state: &State) -> Resp {
+    let ip = super::http::canonical_ip(req.peer.ip());
+    if !state.subscribers.contains_key(&ip) {
+        return Resp::problem(
+            412,
+            "Precondition Failed",
+            &format!("{ip} is not a mobile data address of a supported operator"),
+        );
+    }
+    Resp::json(
+        200,
+        &json!({
+            "country_code": "GB",
+            "network_id": "23499",
+            "network_name": "Simulated Mobile",
+            "products": [{"product_id": "PCK", "product_name": "Phone Check"}],
+        }),
     )
 }
 
