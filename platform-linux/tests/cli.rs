@@ -202,3 +202,45 @@ fn completions_man_page_version_and_interfaces_as_json() {
         .any(|a| a == "127.0.0.1"));
     assert!(lo["problems"].is_array() && lo["ready"].is_boolean());
 }
+
+#[test]
+fn verbose_shows_how_long_a_failed_name_lookup_took_and_the_source_address() {
+    // A DNS server that never answers: the lookup runs into the check's 1 s deadline.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = silent.local_addr().unwrap().to_string();
+    let out = phonecheck(&[
+        "open",
+        "http://api.test/x",
+        "--interface",
+        "lo",
+        "--allow-http",
+        "--dns",
+        &dns,
+        "--max-time",
+        "1",
+        "-v",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("hop 1:"))
+        .expect("a hop line");
+    let dns_ms: u64 = line
+        .split("dns ")
+        .nth(1)
+        .and_then(|rest| rest.split("ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no DNS time in {line:?}"));
+    assert!(dns_ms >= 900, "{line}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["detail"].as_str().unwrap().contains(" ms)"), "{v}");
+    drop(silent);
+
+    let body = r#"{"check_id":"c1","code":"4711"}"#;
+    let server = ScriptedServer::start(lo(), vec![json(200, body)], None);
+    let url = format!("http://{}/x", server.addr);
+    let out = phonecheck(&["open", &url, "--interface", "lo", "--allow-http", "-v"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(" from 127.0.0.1:"), "{stderr}");
+}

@@ -53,7 +53,11 @@ pub fn progress_line(record: HopRecord<'_>) -> String {
     let tls = hop.tls.map_or(String::new(), |t| {
         format!(", {}{}", t.version, if t.resumed { " resumed" } else { "" })
     });
-    let remote = hop.remote.map_or(String::new(), |r| format!(" {r}"));
+    let remote = match (hop.remote, hop.local) {
+        (Some(r), Some(l)) => format!(" {r} from {l}"),
+        (Some(r), None) => format!(" {r}"),
+        _ => String::new(),
+    };
     format!(
         "hop {}: {status} {scheme} {authority}{remote} ({conn}{tls}) dns {} connect {} tls {} first byte {} total {}",
         hop.hop,

@@ -47,6 +47,7 @@ pub fn run_check(opts: &CheckOptions, on_hop: &mut dyn FnMut(HopRecord<'_>)) -> 
         sockets: Vec::new(),
         detail: None,
         hops: Vec::new(),
+        failed_dns: (ConnId::default(), None),
     };
     let mut out = vec![0u8; 16 * 1024];
     let mut rbuf = vec![0u8; 16 * 1024];
@@ -73,10 +74,19 @@ pub fn run_check(opts: &CheckOptions, on_hop: &mut dyn FnMut(HopRecord<'_>)) -> 
                 continue;
             }
             Output::Hop(record) => {
-                on_hop(record);
+                let mut info = record.info.clone();
+                // A hop whose connection failed has no Connected, so the engine never heard how
+                // long the name took: the driver knows.
+                if info.timings.dns_ms.is_none() && info.conn == driver.failed_dns.0 {
+                    info.timings.dns_ms = driver.failed_dns.1;
+                }
+                on_hop(HopRecord {
+                    url: record.url,
+                    info: &info,
+                });
                 driver.hops.push(KeptHop {
                     url: record.url.to_string(),
-                    info: record.info.clone(),
+                    info,
                 });
                 continue;
             }
@@ -135,6 +145,8 @@ struct Driver<'o> {
     detail: Option<String>,
     /// The hop records, for the `debug` object.
     hops: Vec<KeptHop>,
+    /// The connection whose name resolution failed, and how long it took (ms).
+    failed_dns: (ConnId, Option<u32>),
 }
 
 impl Driver<'_> {
@@ -160,7 +172,14 @@ impl Driver<'_> {
         let cap = |t: StdInstant| limit.map_or(t, |l| t.min(l));
         let resolved = match network.resolve(host, port, cap(dns_started + timeouts.dns)) {
             Ok(r) => r,
-            Err(f) => return self.fail(f.kind, f.detail),
+            Err(f) => {
+                let took = dns_started.elapsed();
+                self.failed_dns = (conn, Some(took.as_millis().min(u32::MAX as u128) as u32));
+                return self.fail(
+                    f.kind,
+                    format!("{} (after {} ms)", f.detail, took.as_millis()),
+                );
+            }
         };
         let dns = dns_started.elapsed();
         let addrs: Vec<SocketAddr> = resolved
