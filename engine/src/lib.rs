@@ -137,5 +137,5 @@ pub use storage::{Area, Buffers, Connection, Hosted, Small};
 pub use time::{Instant, WallClock};
 #[cfg(feature = "tls")]
 pub use tls::TlsSettings;
-pub use trace::{ConnId, Counters, HopInfo, HopLog, HopRecord, HopSource};
+pub use trace::{ConnId, Counters, HopInfo, HopLog, HopRecord, HopSource, Tap};
 pub use url::{Scheme, Url, UrlRef};

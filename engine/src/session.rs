@@ -43,7 +43,7 @@ use crate::request::{write_request_from, ConnectionMode, Request};
 use crate::response::{Head, Part, ResponseError, ResponseReader, Step};
 use crate::storage::{Area, Buffers};
 use crate::time::{millis_u32, Instant, WallClock};
-use crate::trace::{ConnId, Counters, HopInfo, HopRecord};
+use crate::trace::{ConnId, Counters, HopInfo, HopRecord, Tap};
 use crate::url::{join_into, parse_into, Parts, Scheme, UrlError, UrlRef};
 
 /// The largest TLS record payload (RFC 8446 §5.1).
@@ -277,6 +277,7 @@ struct Core<'a> {
     policy: Policy,
     urls: UrlArea<'a>,
     jar: CookieJar<'a>,
+    tap: Option<&'a mut dyn FnMut(Tap<'_>)>,
     conns: &'a mut [Connection],
     pool_size: usize,
     reader: ResponseReader,
@@ -525,6 +526,7 @@ impl<'a> Session<'a> {
                     cur: 0,
                     parts: [Some(parts), None],
                 },
+                tap: None,
                 jar: {
                     let mut jar = CookieJar::new(cookies);
                     jar.set_public_suffix_check(policy.public_suffix);
@@ -659,6 +661,13 @@ impl<'a> Session<'a> {
     #[cfg(feature = "tls")]
     pub fn set_tls(&mut self, settings: crate::tls::TlsSettings) {
         self.core.tls.configure(settings);
+    }
+
+    /// Shows `tap` every request as written and every response head as received (for `-vv`
+    /// output; nothing is kept). Requests are produced once more for the tap, so set one only
+    /// when someone reads it.
+    pub fn set_tap(&mut self, tap: &'a mut dyn FnMut(Tap<'_>)) {
+        self.core.tap = Some(tap);
     }
 
     /// Gives the session the wall clock, for cookie `Expires` (and certificate validity).
@@ -1353,13 +1362,37 @@ impl Core<'_> {
         self.keep_alive_sent = self.policy.reuse_connections;
         self.phase_started = self.now;
         self.deadline_phase = Some(self.now + self.policy.timeouts.response_head);
-        // The length is learnt from the first write (prototype: no counting pass).
+        // The length is learnt from the first write: no counting pass.
         self.req_total = usize::MAX;
         let url = self.urls.current();
         let names = &mut self.info.cookies_sent;
         self.jar
             .for_url(&url, self.req_at)
             .each(|name, _| names.push(name));
+        self.tap_request();
+    }
+
+    /// Shows the tap this hop's request, produced once more in small pieces.
+    fn tap_request(&mut self) {
+        let Some(tap) = self.tap.take() else {
+            return;
+        };
+        let mut piece = [0u8; 256];
+        let mut offset = 0;
+        // Bounded: a request is at most a few URL and cookie areas long.
+        for _ in 0..4096 {
+            match self.write_request_part(&mut piece, offset) {
+                Ok((_, 0)) | Err(_) => break,
+                Ok((_, n)) => {
+                    tap(Tap::Request {
+                        hop: self.hop,
+                        bytes: piece.get(..n).unwrap_or_default(),
+                    });
+                    offset += n;
+                }
+            }
+        }
+        self.tap = Some(tap);
     }
 
     /// Writes the request's bytes from `offset` into `buf`: (whole length, bytes written).
@@ -1510,6 +1543,12 @@ impl Core<'_> {
         let hop = self.hop;
         let status = head.status;
         self.info.status = Some(status);
+        if let Some(tap) = self.tap.as_mut() {
+            tap(Tap::ResponseHead {
+                hop,
+                head: head.as_bytes(),
+            });
+        }
         let (location, content_type, date, set_cookie) = (
             head.location(),
             head.content_type(),

@@ -165,6 +165,27 @@ pub struct HopRecord<'a> {
     pub info: &'a HopInfo,
 }
 
+/// What a tap sees (see [`crate::Session::set_tap`]): the bytes of each request as written, and
+/// each response head as received, for a driver that shows them (`phonecheck -vv`). They carry
+/// secrets as they are; redact before showing.
+#[derive(Clone, Copy, Debug)]
+pub enum Tap<'t> {
+    /// A piece of hop `hop`'s request (the pieces of one request come in order).
+    Request {
+        /// The hop.
+        hop: u8,
+        /// The bytes.
+        bytes: &'t [u8],
+    },
+    /// Hop `hop`'s response head, status line to blank line.
+    ResponseHead {
+        /// The hop.
+        hop: u8,
+        /// The head.
+        head: &'t [u8],
+    },
+}
+
 /// Hop records to put in the envelope's `debug` object: a slice of records, the bounded
 /// [`HopLog`], or a driver's own collection.
 pub trait HopSource {

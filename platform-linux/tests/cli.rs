@@ -244,3 +244,53 @@ fn verbose_shows_how_long_a_failed_name_lookup_took_and_the_source_address() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(" from 127.0.0.1:"), "{stderr}");
 }
+
+#[test]
+fn very_verbose_shows_every_hop_with_its_heads_and_no_secrets() {
+    // 12 redirects, a cookie on the way, then the code: more hops than the old trace kept.
+    let mut script: Vec<phonecheck_rig::servers::Script> = (1..=12)
+        .map(|i| {
+            let cookie = if i == 3 { "Set-Cookie: sid=cookie-secret-value; Path=/\r\n" } else { "" };
+            phonecheck_rig::servers::Script::Respond(
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: /{i}?token=tok-{i}\r\n{cookie}Content-Length: 0\r\n\r\n"
+                )
+                .into_bytes(),
+            )
+        })
+        .collect();
+    script.push(json(200, r#"{"check_id":"c1","code":"4711"}"#));
+    let server = ScriptedServer::start(lo(), script, None);
+    let url = format!("http://{}/0", server.addr);
+    let out = phonecheck(&[
+        "open",
+        &url,
+        "--interface",
+        "lo",
+        "--allow-http",
+        "--max-redirs",
+        "20",
+        "-vv",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("hop 13: 200")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hop 1 > GET /0 HTTP/1.1"), "{stderr}");
+    assert!(stderr.contains("hop 1 < HTTP/1.1 302 Found"), "{stderr}");
+    assert!(
+        stderr.contains("hop 3 < Set-Cookie: sid=REDACTED; Path=/"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hop 4 > Cookie: sid=REDACTED"), "{stderr}");
+    assert!(
+        stderr.contains("hop 2 > GET /1?token=REDACTED HTTP/1.1"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("cookie-secret-value") && !stderr.contains("tok-"),
+        "{stderr}"
+    );
+}

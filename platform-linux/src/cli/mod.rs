@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
 
 use crate::driver::mux::{run_many, MuxOptions};
-use crate::driver::{exit_code, failure, run_check, CheckOptions, Report};
+use crate::driver::{exit_code, failure, run_check, run_check_with_tap, CheckOptions, Report};
 use crate::flow::backend::{Backend, BackendError, BackendOptions};
 use crate::net::dns::{parse_dns_server, Override, Resolver};
 use crate::net::iface::{discover, preflight, Candidate, SystemPaths};
@@ -174,9 +174,10 @@ struct NetArgs {
     /// Add the debug object (device info and per-hop trace) to the envelope.
     #[arg(long)]
     debug: bool,
-    /// Print a progress line per hop to stderr.
-    #[arg(short, long)]
-    verbose: bool,
+    /// Print a progress line per hop (and each backend call) to stderr; twice (-vv), also each
+    /// request and response head, secrets redacted unless --show-secrets.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Show secret query values (`code`, tokens) in the debug trace instead of REDACTED.
     #[arg(long)]
     show_secrets: bool,
@@ -438,7 +439,8 @@ fn backend_options(net: &NetArgs, ca_pem: Option<Vec<u8>>) -> BackendOptions {
             .map(|o| (o.host.clone(), o.port, o.addrs.clone()))
             .collect(),
         timeout: net.max_time,
-        verbose: net.verbose,
+        connect_timeout: net.connect_timeout,
+        verbose: net.verbose > 0,
     }
 }
 
@@ -857,13 +859,19 @@ fn read_cacert(net: &NetArgs) -> Result<Option<Vec<u8>>, Report> {
     Ok(net.cacert.as_ref().map(|c| c.pem.clone()))
 }
 
-/// Runs a device step with the progress flag applied.
-fn open_with(opts: &CheckOptions, verbose: bool) -> Report {
-    run_check(opts, &mut |hop| {
-        if verbose {
-            eprintln!("{}", progress_line(hop));
-        }
-    })
+/// Runs a device step with the progress flags applied.
+fn open_with(opts: &CheckOptions, verbose: u8) -> Report {
+    let raw = opts.policy.raw_trace;
+    let mut show_heads = |tap: phonecheck_engine::Tap<'_>| output::show_head(tap, raw);
+    run_check_with_tap(
+        opts,
+        &mut |hop| {
+            if verbose > 0 {
+                eprintln!("{}", progress_line(hop));
+            }
+        },
+        (verbose > 1).then_some(&mut show_heads as &mut dyn FnMut(phonecheck_engine::Tap<'_>)),
+    )
 }
 
 fn run(

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use phonecheck_engine::HopRecord;
+use phonecheck_engine::{HopRecord, Tap};
 
 use crate::driver::Report;
 use crate::flow::Flow;
@@ -67,6 +67,67 @@ pub fn progress_line(record: HopRecord<'_>) -> String {
         ms(t.first_byte_ms),
         ms(t.total_ms),
     )
+}
+
+/// `-vv`: a request (`> `) or response head (`< `) on stderr, a line per header, with the
+/// bearer token, cookie values and secret query values redacted unless `raw`.
+pub fn show_head(tap: Tap<'_>, raw: bool) {
+    let (hop, mark, bytes) = match tap {
+        Tap::Request { hop, bytes } => (hop, '>', bytes),
+        Tap::ResponseHead { hop, head } => (hop, '<', head),
+    };
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        let shown = if raw {
+            line.to_string()
+        } else {
+            redact_header_line(line)
+        };
+        eprintln!("  hop {hop} {mark} {shown}");
+    }
+}
+
+/// One head line with its secrets replaced by `REDACTED`.
+pub fn redact_header_line(line: &str) -> String {
+    let url = |u: &str| {
+        let mut s = String::new();
+        let _ = phonecheck_engine::trace::write_url(u, false, &mut s);
+        s
+    };
+    if let Some(rest) = line.strip_prefix("GET ") {
+        let (target, version) = rest.rsplit_once(' ').unwrap_or((rest, ""));
+        return format!("GET {} {version}", url(target));
+    }
+    let Some((name, value)) = line.split_once(':') else {
+        return line.to_string();
+    };
+    let value = value.trim();
+    let lower = name.to_ascii_lowercase();
+    let redacted = match lower.as_str() {
+        "authorization" | "proxy-authorization" => match value.split_once(' ') {
+            Some((scheme, _)) => format!("{scheme} REDACTED"),
+            None => "REDACTED".to_string(),
+        },
+        "cookie" => value
+            .split("; ")
+            .map(|pair| match pair.split_once('=') {
+                Some((n, _)) => format!("{n}=REDACTED"),
+                None => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        "set-cookie" => match value.split_once(';') {
+            Some((pair, attrs)) => format!(
+                "{}={};{attrs}",
+                pair.split('=').next().unwrap_or(pair),
+                "REDACTED"
+            ),
+            None => format!("{}=REDACTED", value.split('=').next().unwrap_or(value)),
+        },
+        "location" => url(value),
+        _ => value.to_string(),
+    };
+    format!("{name}: {redacted}")
 }
 
 fn json_string(s: &str) -> String {
@@ -223,6 +284,31 @@ mod tests {
             "5 checks, 4 ok, 1 failed, 2.5 checks/s, p50 30.0 ms, p95 1000.0 ms, p99 1000.0 ms"
         );
         assert!(!t.all_ok());
+    }
+
+    #[test]
+    fn head_lines_lose_their_secrets() {
+        assert_eq!(
+            redact_header_line("GET /cb?code=123&x=1 HTTP/1.1"),
+            "GET /cb?code=REDACTED&x=1 HTTP/1.1"
+        );
+        assert_eq!(
+            redact_header_line("Authorization: Bearer abc"),
+            "Authorization: Bearer REDACTED"
+        );
+        assert_eq!(
+            redact_header_line("Cookie: a=1; sid=xyz"),
+            "Cookie: a=REDACTED; sid=REDACTED"
+        );
+        assert_eq!(
+            redact_header_line("Set-Cookie: sid=xyz; Path=/; HttpOnly"),
+            "Set-Cookie: sid=REDACTED; Path=/; HttpOnly"
+        );
+        assert_eq!(
+            redact_header_line("Location: https://app.example/cb?code=9&state=s"),
+            "Location: https://app.example/cb?code=REDACTED&state=REDACTED"
+        );
+        assert_eq!(redact_header_line("Host: api.example"), "Host: api.example");
     }
 
     #[test]

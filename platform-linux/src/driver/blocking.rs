@@ -22,7 +22,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use nix::poll::{poll, PollFd, PollFlags};
 use phonecheck_engine::{
-    ConnId, ConnectionInfo, HopRecord, Hosted, Input, Instant, Output, TransportError,
+    ConnId, ConnectionInfo, HopRecord, Hosted, Input, Instant, Output, Tap, TransportError,
 };
 use socket2::Socket;
 
@@ -31,6 +31,15 @@ use crate::net::socket::{classify, connect_race, poll_timeout, ConnectError};
 
 /// Runs one check; `on_hop` hears about each hop as it ends.
 pub fn run_check(opts: &CheckOptions, on_hop: &mut dyn FnMut(HopRecord<'_>)) -> Report {
+    run_check_with_tap(opts, on_hop, None)
+}
+
+/// [`run_check`], with `tap` shown every request and response head (`-vv`).
+pub fn run_check_with_tap(
+    opts: &CheckOptions,
+    on_hop: &mut dyn FnMut(HopRecord<'_>),
+    tap: Option<&mut dyn FnMut(Tap<'_>)>,
+) -> Report {
     let clock = Clock(StdInstant::now());
     let mut storage = Box::new(Hosted::new());
     let mut slot = None;
@@ -41,6 +50,9 @@ pub fn run_check(opts: &CheckOptions, on_hop: &mut dyn FnMut(HopRecord<'_>)) -> 
             return super::failure(e.code(), &e.to_string(), label.as_deref());
         }
     };
+    if let Some(tap) = tap {
+        session.set_tap(tap);
+    }
     let mut driver = Driver {
         opts,
         clock,

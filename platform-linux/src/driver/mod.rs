@@ -26,7 +26,7 @@ use phonecheck_engine::{
 };
 use socket2::{Domain, Socket};
 
-pub use blocking::run_check;
+pub use blocking::{run_check, run_check_with_tap};
 
 use crate::net::socket::SocketError;
 

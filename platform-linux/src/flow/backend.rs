@@ -57,6 +57,8 @@ pub struct BackendOptions {
     pub overrides: Vec<(String, u16, Vec<IpAddr>)>,
     /// The deadline of each call.
     pub timeout: Duration,
+    /// The deadline of each TCP connect.
+    pub connect_timeout: Duration,
     /// A line on stderr per call.
     pub verbose: bool,
 }
@@ -67,6 +69,7 @@ impl Default for BackendOptions {
             ca_pem: None,
             overrides: Vec::new(),
             timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
             verbose: false,
         }
     }
@@ -149,6 +152,7 @@ impl Backend {
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
             .timeout_global(Some(options.timeout))
+            .timeout_connect(Some(options.connect_timeout))
             .build();
         let resolver = OverrideResolver {
             overrides: options.overrides.clone(),
