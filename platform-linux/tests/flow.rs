@@ -185,15 +185,8 @@ fn check_command_plays_backend_and_device() {
         OWNER.into(),
         "--api-base".into(),
         format!("https://{}", sim.api_addr),
-        "--interface".into(),
-        "lo".into(),
-        "--cacert".into(),
-        sim.ca_path.display().to_string(),
     ];
-    for (host, port, ip) in sim.host_map() {
-        args.push("--resolve".into());
-        args.push(format!("{host}:{port}:{ip}"));
-    }
+    args.extend(sim.cli_args());
     let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
         .args(&args)
         .env("IDLAYR_CLIENT_ID", &sim.config.client_id)
@@ -292,16 +285,9 @@ fn backend_calls_honour_resolve_and_show_with_verbose_and_coverage_is_served() {
         OWNER.into(),
         "--api-base".into(),
         sim.urls.api.clone(),
-        "--interface".into(),
-        "lo".into(),
-        "--cacert".into(),
-        sim.ca_path.display().to_string(),
         "-v".into(),
     ];
-    for (host, port, ip) in sim.host_map() {
-        args.push("--resolve".into());
-        args.push(format!("{host}:{port}:{ip}"));
-    }
+    args.extend(sim.cli_args());
     let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
         .args(&args)
         .env("IDLAYR_CLIENT_ID", &sim.config.client_id)
@@ -333,15 +319,8 @@ fn backend_calls_honour_resolve_and_show_with_verbose_and_coverage_is_served() {
         token,
         "--api-base".into(),
         sim.urls.api.clone(),
-        "--interface".into(),
-        "lo".into(),
-        "--cacert".into(),
-        sim.ca_path.display().to_string(),
     ];
-    for (host, port, ip) in sim.host_map() {
-        args.push("--resolve".into());
-        args.push(format!("{host}:{port}:{ip}"));
-    }
+    args.extend(sim.cli_args());
     let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
         .args(&args)
         .output()

@@ -97,15 +97,8 @@ fn every_check_of_a_batch_gets_its_own_code_and_the_right_match() {
         "5".into(),
         "--api-base".into(),
         format!("https://{}", sim.api_addr),
-        "--interface".into(),
-        "lo".into(),
-        "--cacert".into(),
-        sim.ca_path.display().to_string(),
     ];
-    for (host, port, ip) in sim.host_map() {
-        args.push("--resolve".into());
-        args.push(format!("{host}:{port}:{ip}"));
-    }
+    args.extend(sim.cli_args());
     let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
         .args(&args)
         .env("IDLAYR_CLIENT_ID", &sim.config.client_id)

@@ -132,17 +132,7 @@ pub struct CellularRig {
     devices: Vec<Arc<tun::Device>>,
 }
 
-fn run(args: &[&str]) -> io::Result<Output> {
-    let out = Command::new(args[0]).args(&args[1..]).output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "{}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(out)
-}
+use crate::netns::run;
 
 fn run_line(line: &str) -> io::Result<Output> {
     let words: Vec<&str> = line.split_whitespace().collect();

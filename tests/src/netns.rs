@@ -52,7 +52,9 @@ pub struct Rig {
     pub net: String,
 }
 
-fn run(args: &[&str]) -> io::Result<Output> {
+/// Runs a command; a failure carries the command line and its stderr. (The cellular rig uses it
+/// too.)
+pub(crate) fn run(args: &[&str]) -> io::Result<Output> {
     let out = Command::new(args[0]).args(&args[1..]).output()?;
     if !out.status.success() {
         return Err(io::Error::other(format!(

@@ -258,6 +258,23 @@ impl Simulator {
         s.checks.get(check_id).map(|c| c.status)
     }
 
+    /// The `phonecheck` flags that reach this simulator from this machine: its names resolved
+    /// to where it listens (`--resolve`), its CA trusted (`--cacert`), every device socket
+    /// pinned to `lo`.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--interface".to_string(),
+            "lo".to_string(),
+            "--cacert".to_string(),
+            self.ca_path.display().to_string(),
+        ];
+        for (host, port, ip) in self.host_map() {
+            args.push("--resolve".into());
+            args.push(format!("{host}:{port}:{ip}"));
+        }
+        args
+    }
+
     /// `(host, port, address)` for each public name: what a loopback client must resolve.
     pub fn host_map(&self) -> Vec<(String, u16, IpAddr)> {
         vec![
