@@ -277,7 +277,7 @@ struct Core<'a> {
     policy: Policy,
     urls: UrlArea<'a>,
     jar: CookieJar<'a>,
-    tap: Option<&'a mut dyn FnMut(Tap<'_>)>,
+    tap: Option<&'a mut (dyn FnMut(Tap<'_>) + Send)>,
     conns: &'a mut [Connection],
     pool_size: usize,
     reader: ResponseReader,
@@ -666,7 +666,7 @@ impl<'a> Session<'a> {
     /// Shows `tap` every request as written and every response head as received (for `-vv`
     /// output; nothing is kept). Requests are produced once more for the tap, so set one only
     /// when someone reads it.
-    pub fn set_tap(&mut self, tap: &'a mut dyn FnMut(Tap<'_>)) {
+    pub fn set_tap(&mut self, tap: &'a mut (dyn FnMut(Tap<'_>) + Send)) {
         self.core.tap = Some(tap);
     }
 

@@ -870,7 +870,8 @@ fn open_with(opts: &CheckOptions, verbose: u8) -> Report {
                 eprintln!("{}", progress_line(hop));
             }
         },
-        (verbose > 1).then_some(&mut show_heads as &mut dyn FnMut(phonecheck_engine::Tap<'_>)),
+        (verbose > 1)
+            .then_some(&mut show_heads as &mut (dyn FnMut(phonecheck_engine::Tap<'_>) + Send)),
     )
 }
 

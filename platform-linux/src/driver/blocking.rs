@@ -38,7 +38,7 @@ pub fn run_check(opts: &CheckOptions, on_hop: &mut dyn FnMut(HopRecord<'_>)) -> 
 pub fn run_check_with_tap(
     opts: &CheckOptions,
     on_hop: &mut dyn FnMut(HopRecord<'_>),
-    tap: Option<&mut dyn FnMut(Tap<'_>)>,
+    tap: Option<&mut (dyn FnMut(Tap<'_>) + Send)>,
 ) -> Report {
     let clock = Clock(StdInstant::now());
     let mut storage = Box::new(Hosted::new());
