@@ -23,7 +23,7 @@ use core::time::Duration;
 
 use crate::request::CookieSource;
 use crate::time::{Instant, WallClock};
-use crate::url::{HostKind, Scheme, UrlRef};
+use crate::url::{HostKind, Scheme, UrlRef, MAX_HOST_LEN};
 
 /// Bytes of bookkeeping in front of each cookie in the jar's area.
 pub const ENTRY_OVERHEAD: usize = 24;
@@ -250,7 +250,7 @@ impl<'a> CookieJar<'a> {
         let (domain, host_only) = match parsed.domain {
             // §5.3 step 5: a public suffix is no cookie domain; on the suffix's own host the
             // cookie is host-only, anywhere else it is ignored.
-            Some(d) if !ip_host && self.public_suffix.is_some_and(|is_suffix| is_suffix(d)) => {
+            Some(d) if !ip_host && self.public_suffix.is_some_and(|check| is_suffix(check, d)) => {
                 if !d.eq_ignore_ascii_case(host) {
                     return Ok(Stored::Ignored(Ignored::PublicSuffix));
                 }
@@ -501,6 +501,30 @@ fn parse_max_age(v: &[u8]) -> Option<i64> {
         acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
     });
     Some(if neg { -n } else { n })
+}
+
+/// Asks the caller's check about `domain` lower-cased, as [`PublicSuffixCheck`] takes it: a
+/// `Domain` attribute may come in any case (`Domain=CO.UK` is `co.uk`, §5.2.3).
+fn is_suffix(check: PublicSuffixCheck, domain: &[u8]) -> bool {
+    if !domain.iter().any(u8::is_ascii_uppercase) {
+        return check(domain);
+    }
+    is_suffix_lowered(check, domain)
+}
+
+/// [`is_suffix`] with a copy, in its own frame so the common path takes no stack for it.
+#[inline(never)]
+fn is_suffix_lowered(check: PublicSuffixCheck, domain: &[u8]) -> bool {
+    let mut lower = [0u8; MAX_HOST_LEN];
+    match lower.get_mut(..domain.len()) {
+        Some(copy) => {
+            copy.copy_from_slice(domain);
+            copy.make_ascii_lowercase();
+            check(copy)
+        }
+        // Longer than any host: it domain-matches none, so it is refused anyway.
+        None => false,
+    }
 }
 
 /// §5.1.3: `host` equals `domain`, or ends with `.domain` (case-insensitive).

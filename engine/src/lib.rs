@@ -116,6 +116,8 @@ pub mod envelope;
 pub mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod json;
 pub mod policy;
 mod pool;

@@ -198,7 +198,9 @@ impl<'h> Head<'h> {
 
     /// All header fields, in order, as (name, value) with surrounding whitespace trimmed.
     pub fn headers(&self) -> impl Iterator<Item = (&'h [u8], &'h [u8])> + 'h {
-        let raw = self.raw;
+        // Past any empty lines before the status line (httparse skips them), then past it.
+        let lead = self.raw.iter().take_while(|&&b| b == b'\r' || b == b'\n');
+        let raw = self.raw.get(lead.count()..).unwrap_or_default();
         let mut rest = raw
             .iter()
             .position(|&b| b == b'\n')
@@ -287,7 +289,8 @@ pub struct ResponseReader<const HEADERS: usize = DEFAULT_MAX_HEADERS> {
     /// Head bytes staged so far.
     staged: usize,
     head_limit: usize,
-    /// Line-end scanner state: 0 mid-line, 1 after LF, 2 after LF CR.
+    /// Line-end scanner state: 0 mid-line, 1 after LF, 2 after LF CR, 3 before the status line
+    /// (empty lines there do not end the head: httparse skips them, RFC 9112 §2.2).
     scan: u8,
     informational: u8,
     request_was_head: bool,
@@ -331,7 +334,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             stage: Stage::Head,
             staged: 0,
             head_limit,
-            scan: 0,
+            scan: 3,
             informational: 0,
             request_was_head,
             status: 0,
@@ -418,6 +421,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         let mut end = None;
         for (i, &b) in input.iter().enumerate() {
             self.scan = match (self.scan, b) {
+                (3, b'\r' | b'\n') => 3,
                 (1 | 2, b'\n') => {
                     end = Some(i + 1);
                     break;
@@ -440,7 +444,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         if end.is_none() {
             return Ok((take, Step::NeedMore));
         }
-        self.scan = 0;
+        self.scan = 3;
         self.staged = 0;
         let staged = stage.get_mut(..total).unwrap_or_default();
         let parsed = self
@@ -491,8 +495,15 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         };
         let status = response.code.unwrap_or(0);
         let minor_version = response.version.unwrap_or(1);
-        // One pass over httparse's array: obs-fold, framing fields, and what the session reads.
-        let mut folded = false;
+        // Obs-fold anywhere in the head (a value may start on the folded line, `X:\n  v`, so
+        // the values alone do not show every fold).
+        let folded = !FAST
+            && bytes
+                .get(..len)
+                .unwrap_or_default()
+                .windows(2)
+                .any(|w| w.first() == Some(&b'\n') && matches!(w.get(1), Some(b' ' | b'\t')));
+        // One pass over httparse's array: framing fields, and what the session reads.
         let mut fields = Fields::default();
         let (mut close, mut keep_alive_token) = (false, false);
         let (mut coded, mut chunked, mut bad_coding) = (false, false, false);
@@ -501,9 +512,6 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         let mut length_error = None;
         for h in response.headers.iter() {
             let (name, value) = (h.name.as_bytes(), h.value);
-            if !FAST {
-                folded |= value.contains(&b'\n');
-            }
             match name.len() {
                 4 if name.eq_ignore_ascii_case(b"date") && fields.date.is_none() => {
                     fields.date = range(value)
