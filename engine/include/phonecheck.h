@@ -323,6 +323,14 @@ typedef enum phonecheck_error_code {
    * `invalid_scheme`
    */
   PHONECHECK_ERROR_CODE_INVALID_SCHEME = 5,
+  /**
+   * `state_mismatch`
+   */
+  PHONECHECK_ERROR_CODE_STATE_MISMATCH = 6,
+  /**
+   * `interaction_required`
+   */
+  PHONECHECK_ERROR_CODE_INTERACTION_REQUIRED = 7,
 } phonecheck_error_code;
 
 /**

@@ -44,6 +44,17 @@ pub(crate) fn is_json_type(value: &[u8]) -> bool {
     .any(|t| media.eq_ignore_ascii_case(t))
 }
 
+/// Whether a `Content-Type` is an HTML page (a consent or login page, under
+/// [`crate::Policy::html_is_interaction`]).
+pub(crate) fn is_html_type(value: &[u8]) -> bool {
+    let media = value
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    media.eq_ignore_ascii_case(b"text/html") || media.eq_ignore_ascii_case(b"application/xhtml+xml")
+}
+
 /// A finished check: the final status and what the final response carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completion<'s> {

@@ -140,6 +140,10 @@ pub enum ErrorCode {
     SdkError,
     /// `invalid_scheme`
     InvalidScheme,
+    /// `state_mismatch`: the `state` on the redirect_uri is not the one sent (CAMARA / OAuth).
+    StateMismatch,
+    /// `interaction_required`: the chain ended on a page for a person (consent, login).
+    InteractionRequired,
 }
 
 impl ErrorCode {
@@ -151,6 +155,8 @@ impl ErrorCode {
             ErrorCode::RedirectError => "sdk_redirect_error",
             ErrorCode::SdkError => "sdk_error",
             ErrorCode::InvalidScheme => "invalid_scheme",
+            ErrorCode::StateMismatch => "state_mismatch",
+            ErrorCode::InteractionRequired => "interaction_required",
         }
     }
 }
@@ -182,6 +188,25 @@ pub enum Error {
         /// The hop.
         hop: u8,
         /// The redirect status.
+        status: u16,
+    },
+    /// A redirect to plain http under a policy that requires https on every hop; not followed.
+    InsecureRedirect {
+        /// The hop whose response had that Location.
+        hop: u8,
+    },
+    /// The check stopped at the redirect URL with a `state` other than the expected one (or
+    /// none): the answer belongs to another authorization request, or was forged.
+    StateMismatch {
+        /// The hop whose Location matched the redirect URL.
+        hop: u8,
+    },
+    /// The final response is a page for a person (a 2xx `text/html`: consent, login) under a
+    /// policy that treats it so.
+    InteractionRequired {
+        /// The hop.
+        hop: u8,
+        /// Its status.
         status: u16,
     },
     /// One redirect more than allowed.
@@ -312,7 +337,10 @@ impl Error {
             | Error::IdleTimeout { .. }
             | Error::CheckTimeout { .. }
             | Error::ClosedEarly { .. } => ErrorCode::ConnectionError,
+            Error::StateMismatch { .. } => ErrorCode::StateMismatch,
+            Error::InteractionRequired { .. } => ErrorCode::InteractionRequired,
             Error::ForbiddenScheme { .. }
+            | Error::InsecureRedirect { .. }
             | Error::BadLocation { .. }
             | Error::MissingLocation { .. }
             | Error::TooManyRedirects { .. } => ErrorCode::RedirectError,
@@ -336,6 +364,9 @@ impl Error {
             | Error::AlreadyStarted
             | Error::PolicyOutOfRange { .. } => None,
             Error::ForbiddenScheme { hop }
+            | Error::InsecureRedirect { hop }
+            | Error::StateMismatch { hop }
+            | Error::InteractionRequired { hop, .. }
             | Error::BadLocation { hop, .. }
             | Error::MissingLocation { hop, .. }
             | Error::TooManyRedirects { hop, .. }
@@ -387,6 +418,20 @@ impl fmt::Display for Error {
             Error::ForbiddenScheme { hop } => write!(
                 f,
                 "hop {hop} redirected to a scheme other than http or https; not followed"
+            ),
+            Error::InsecureRedirect { hop } => write!(
+                f,
+                "hop {hop} redirected to plain http, and every hop must be https; not followed"
+            ),
+            Error::StateMismatch { hop } => write!(
+                f,
+                "hop {hop} reached the redirect URL with a state other than the one sent: \
+                 the answer is not for this request"
+            ),
+            Error::InteractionRequired { hop, status } => write!(
+                f,
+                "hop {hop} answered {status} with an HTML page (consent or login) that needs a \
+                 person; open the URL in a browser or ask the operator to skip it"
             ),
             Error::BadLocation { hop, error } => {
                 write!(f, "hop {hop} redirected to an unusable Location: {error}")

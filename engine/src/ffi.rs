@@ -197,6 +197,10 @@ pub enum phonecheck_error_code {
     SdkError = 4,
     /// `invalid_scheme`
     InvalidScheme = 5,
+    /// `state_mismatch`
+    StateMismatch = 6,
+    /// `interaction_required`
+    InteractionRequired = 7,
 }
 
 /// Why a connection failed, for `phonecheck_session_failed` (passed as a `uint32_t`).
@@ -1202,6 +1206,8 @@ pub extern "C" fn phonecheck_error_code_str(code: u32) -> *const c_char {
         3 => c"sdk_redirect_error",
         4 => c"sdk_error",
         5 => c"invalid_scheme",
+        6 => c"state_mismatch",
+        7 => c"interaction_required",
         _ => c"unknown",
     };
     s.as_ptr()

@@ -87,6 +87,13 @@ pub struct Policy {
     pub limits: Limits,
     /// Which cookie domains are public suffixes (see [`crate::cookie::PublicSuffixCheck`]).
     pub public_suffix: Option<crate::cookie::PublicSuffixCheck>,
+    /// Every request must be https: a plain-http start is refused whatever `allow_http_start`
+    /// says, and a redirect to http is [`crate::Error::InsecureRedirect`] (CAMARA requires TLS
+    /// on every hop).
+    pub require_https: bool,
+    /// A final 2xx `text/html` response is [`crate::Error::InteractionRequired`]: a consent or
+    /// login page a headless engine cannot answer, not a result.
+    pub html_is_interaction: bool,
 }
 
 impl Default for Policy {
@@ -101,6 +108,22 @@ impl Default for Policy {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             public_suffix: None,
+            require_https: false,
+            html_is_interaction: false,
+        }
+    }
+}
+
+impl Policy {
+    /// The rules for a CAMARA NumberVerification authorization (an OpenID Connect
+    /// authorization-code flow): https on every hop, and a final HTML page is an interaction the
+    /// engine cannot perform. Stop at the `redirect_uri` with [`crate::Session::set_redirect_url`]
+    /// and check `state` with [`crate::Session::set_expected_state`].
+    pub fn camara() -> Policy {
+        Policy {
+            require_https: true,
+            html_is_interaction: true,
+            ..Policy::default()
         }
     }
 }

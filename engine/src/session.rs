@@ -34,7 +34,7 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use crate::completion::{is_json_type, BodyKind, Completion};
+use crate::completion::{is_html_type, is_json_type, BodyKind, Completion};
 use crate::cookie::{parse_cookie_date, CookieJar, Stored};
 use crate::error::{Error, TlsError, TransportError};
 use crate::policy::{Policy, MAX_REDIRECTS};
@@ -44,7 +44,7 @@ use crate::response::{Head, Part, ResponseError, ResponseReader, Step};
 use crate::storage::{Area, Buffers};
 use crate::time::{millis_u32, Instant, WallClock};
 use crate::trace::{ConnId, Counters, HopInfo, HopRecord, Tap};
-use crate::url::{join_into, parse_into, Parts, Scheme, UrlError, UrlRef};
+use crate::url::{join_into, parse_into, query_value_is, Parts, Scheme, UrlError, UrlRef};
 
 /// The largest TLS record payload (RFC 8446 §5.1).
 #[cfg(feature = "tls")]
@@ -288,6 +288,8 @@ struct Core<'a> {
     /// Where `Authorization` may go: the first URL's origin (its host in the URL area's tail).
     auth: Option<(Scheme, u16, (usize, usize))>,
     prefix: Option<Prefix>,
+    /// The `state` the redirect URL's query must carry (in the URL area's tail).
+    expected_state: Option<(usize, usize)>,
 
     state: State,
     /// The current hop's connection slot.
@@ -496,7 +498,9 @@ impl<'a> Session<'a> {
                 let (a, b) = url.split_at_mut(slot_len);
                 parse_into(check_url, a, b).map_err(|error| Error::InvalidUrl { error })?
             };
-            if UrlRef::from_parts(url, parts).scheme() == Scheme::Http && !policy.allow_http_start {
+            if UrlRef::from_parts(url, parts).scheme() == Scheme::Http
+                && (!policy.allow_http_start || policy.require_https)
+            {
                 return Err(Error::InsecureStart);
             }
             Ok((pool_size, slot_len, tail, parts))
@@ -541,6 +545,7 @@ impl<'a> Session<'a> {
                 token: None,
                 auth: None,
                 prefix: None,
+                expected_state: None,
                 state: State::Start,
                 active: None,
                 force_new: false,
@@ -653,6 +658,26 @@ impl<'a> Session<'a> {
         urls.reserve(len)?;
         let at = urls.push_tail(staging, len);
         self.core.prefix = Some(Prefix { at, parts: parsed });
+        Ok(())
+    }
+
+    /// Requires the redirect URL's query (see [`Session::set_redirect_url`]) to carry
+    /// `state=<state>` (percent-decoded), as an OAuth / OpenID Connect client must: anything
+    /// else ends the check with [`Error::StateMismatch`]. Once, before the first output; copied
+    /// into the URL area.
+    pub fn set_expected_state(&mut self, state: &str) -> Result<(), Error> {
+        self.configurable()?;
+        if self.core.expected_state.is_some() {
+            return Err(Error::AlreadyStarted);
+        }
+        let urls = &mut self.core.urls;
+        urls.reserve(state.len())?;
+        // In through the other slot, which is free before the check starts (as the token).
+        let staging = urls.slot_len;
+        if let Some(dst) = urls.area.get_mut(staging..staging + state.len()) {
+            dst.copy_from_slice(state.as_bytes());
+        }
+        self.core.expected_state = Some(urls.push_tail(staging, state.len()));
         Ok(())
     }
 
@@ -976,6 +1001,13 @@ impl<'a> Session<'a> {
                 len
             }
         };
+        if let Some(expected) = self.core.expected_state {
+            let query = self.recv.get(..len).unwrap_or_default();
+            let expected = self.core.urls.tail_str(expected);
+            if !query_value_is(query, "state", expected) {
+                return Err(Error::StateMismatch { hop });
+            }
+        }
         let c = &mut self.core;
         c.body_len = len;
         c.body_kind = BodyKind::RedirectQuery;
@@ -1561,6 +1593,12 @@ impl Core<'_> {
         self.deadline_phase = Some(self.now + self.policy.timeouts.idle);
 
         if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+            if self.policy.html_is_interaction
+                && (200..300).contains(&status)
+                && content_type.is_some_and(is_html_type)
+            {
+                return Err(Error::InteractionRequired { hop, status });
+            }
             self.final_status = status;
             // What was drained from earlier redirects is no part of the final body's budget.
             self.discarded = 0;
@@ -1586,6 +1624,11 @@ impl Core<'_> {
             UrlError::UnsupportedScheme => Error::ForbiddenScheme { hop },
             error => Error::BadLocation { hop, error },
         })?;
+        if self.policy.require_https
+            && self.urls.slot(self.urls.other_slot()).scheme() == Scheme::Http
+        {
+            return Err(Error::InsecureRedirect { hop });
+        }
         self.redirects = self.redirects.saturating_add(1);
         if self.redirects > self.policy.max_redirects {
             return Err(Error::TooManyRedirects {

@@ -957,6 +957,31 @@ pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
         })
 }
 
+/// Whether the query's first `key` pair has the value `expected` once percent-decoded (a
+/// missing key does not match). Compares as it decodes: nothing is copied.
+pub fn query_value_is(query: &[u8], key: &str, expected: &str) -> bool {
+    /// Consumes `rest` as long as what is written matches it.
+    struct Match<'e> {
+        rest: &'e [u8],
+    }
+    impl fmt::Write for Match<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.rest = self.rest.strip_prefix(s.as_bytes()).ok_or(fmt::Error)?;
+            Ok(())
+        }
+    }
+    let Ok(query) = core::str::from_utf8(query) else {
+        return false;
+    };
+    let Some((_, value)) = query_pairs(query).find(|(k, _)| *k == key) else {
+        return false;
+    };
+    let mut m = Match {
+        rest: expected.as_bytes(),
+    };
+    percent_decode(value, &mut m).is_ok() && m.rest.is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1068,6 +1093,16 @@ mod tests {
         let mut s: String<64> = String::new();
         percent_decode("%C3%A9%FF", &mut s).unwrap();
         assert_eq!(s, "é\u{FFFD}");
+    }
+
+    #[test]
+    fn query_value_is_decodes_and_matches_whole_values() {
+        let q = b"code=c1&state=a%2Fb&state=other";
+        assert!(query_value_is(q, "state", "a/b"));
+        assert!(!query_value_is(q, "state", "a/"));
+        assert!(!query_value_is(q, "state", "a/bc"));
+        assert!(!query_value_is(q, "nonce", ""));
+        assert!(query_value_is(b"state=", "state", ""));
     }
 
     #[test]

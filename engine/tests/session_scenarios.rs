@@ -4,7 +4,7 @@ mod support;
 
 use phonecheck_engine::response::{Part, ResponseError};
 use phonecheck_engine::url::UrlError;
-use phonecheck_engine::{Error, ErrorCode, Scheme, TransportError};
+use phonecheck_engine::{Error, ErrorCode, Policy, Scheme, TransportError};
 use support::{header, json, redirect, ConnectPlan, Event, Reply, Scenario};
 
 const START: &str = "https://api.example/phone_check/v0.2/checks/c1/redirect";
@@ -1257,4 +1257,160 @@ fn an_empty_location_redirects_to_the_current_url() {
         done.error(),
         Some(Error::TooManyRedirects { max: 3, hop: 4 })
     );
+}
+
+// ---- CAMARA preset (Policy::camara, set_expected_state) ------------------------------------------
+
+const CAMARA_REDIRECT: &str = "https://backend.example/camara/callback";
+
+fn camara(authorize: &str) -> Scenario {
+    Scenario::new(authorize)
+        .policy(|p| {
+            *p = Policy {
+                platform: "test",
+                ..Policy::camara()
+            }
+        })
+        .redirect_url(CAMARA_REDIRECT)
+        .state("st-0123")
+}
+
+#[test]
+fn camara_state_on_the_redirect_uri_must_be_the_one_sent() {
+    let authorize = "https://op.example/authorize?response_type=code&state=st-0123";
+    let back = |query: &str| redirect(302, &format!("{CAMARA_REDIRECT}?{query}"));
+    let done = camara(authorize)
+        .respond("op.example", 443, &back("code=c-9&state=st%2D0123"))
+        .run();
+    assert_eq!(done.result, Ok((302, 1)));
+    assert_eq!(done.field("code"), Some("c-9"));
+
+    for query in [
+        "code=c-9&state=st-0124",
+        "code=c-9&state=st-012",
+        "code=c-9",
+    ] {
+        let done = camara(authorize)
+            .respond("op.example", 443, &back(query))
+            .run();
+        assert_eq!(
+            done.error(),
+            Some(Error::StateMismatch { hop: 1 }),
+            "{query}"
+        );
+        assert_eq!(
+            done.error().map(|e| e.code().as_str()),
+            Some("state_mismatch")
+        );
+    }
+
+    // An OAuth error comes back on the redirect_uri too, with the state: a result, not a failure.
+    let done = camara(authorize)
+        .respond(
+            "op.example",
+            443,
+            &back("error=access_denied&error_description=not%20a%20subscriber&state=st-0123"),
+        )
+        .run();
+    assert_eq!(done.result, Ok((302, 1)));
+    assert_eq!(done.field("error"), Some("access_denied"));
+    assert_eq!(done.field("error_description"), Some("not a subscriber"));
+}
+
+#[test]
+fn camara_requires_https_on_every_hop() {
+    let done = camara("https://op.example/authorize")
+        .respond(
+            "op.example",
+            443,
+            &redirect(302, "http://he.op.example/enrich"),
+        )
+        .run();
+    assert_eq!(done.error(), Some(Error::InsecureRedirect { hop: 1 }));
+    assert_eq!(done.requests().len(), 1, "the http hop is never requested");
+    assert_eq!(
+        done.error().map(|e| e.code()),
+        Some(ErrorCode::RedirectError)
+    );
+
+    // Not even allow_http_start opens an http start under the preset.
+    let done = camara("http://op.example/authorize")
+        .policy(|p| p.allow_http_start = true)
+        .run();
+    assert_eq!(done.error(), Some(Error::InsecureStart));
+
+    // The same redirect is followed without the preset.
+    let done = api()
+        .respond(
+            "api.example",
+            443,
+            &redirect(302, "http://he.example/enrich"),
+        )
+        .respond("he.example", 80, &json(200, OK_BODY))
+        .run();
+    assert_eq!(done.result, Ok((200, 2)));
+}
+
+#[test]
+fn camara_a_final_html_page_is_interaction_required() {
+    let consent = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                   Content-Length: 25\r\n\r\n<form>Allow?</form>......";
+    let done = camara("https://op.example/authorize")
+        .respond("op.example", 443, &redirect(302, "/consent"))
+        .respond("op.example", 443, consent)
+        .run();
+    assert_eq!(
+        done.error(),
+        Some(Error::InteractionRequired {
+            hop: 2,
+            status: 200
+        })
+    );
+    assert_eq!(
+        done.error().map(|e| e.code().as_str()),
+        Some("interaction_required")
+    );
+    // Without the preset, the page is a final response like any other.
+    let done = api().respond("api.example", 443, consent).run();
+    assert_eq!(done.result, Ok((200, 1)));
+    // An error page in HTML is a result under the preset (the operator said no).
+    let denied = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n";
+    let done = camara("https://op.example/authorize")
+        .respond("op.example", 443, denied)
+        .run();
+    assert_eq!(done.result, Ok((403, 1)));
+}
+
+#[test]
+fn camara_a_6_kb_authorize_url_with_a_signed_request_object_is_followed() {
+    // A request object (a signed JWT) of several KB travels in the authorize URL's query.
+    let jwt: String = (0..6000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let authorize = format!(
+        "https://op.example/authorize?response_type=code&client_id=c&state=st-0123&request={jwt}"
+    );
+    assert!(authorize.len() > 6000);
+    let done = camara(&authorize)
+        .respond(
+            "op.example",
+            443,
+            &redirect(302, &format!("{CAMARA_REDIRECT}?code=c-1&state=st-0123")),
+        )
+        .run();
+    assert_eq!(done.result, Ok((302, 1)));
+    assert!(done.targets()[0].len() > 6000);
+    assert_eq!(done.field("code"), Some("c-1"));
+}
+
+#[test]
+fn expected_state_is_set_once_before_the_check() {
+    let mut storage = Box::new(phonecheck_engine::Hosted::new());
+    let mut s = phonecheck_engine::Session::new(
+        storage.buffers(),
+        b"https://op.example/a",
+        Policy::camara(),
+        phonecheck_engine::Instant::from_millis(0),
+    )
+    .unwrap();
+    s.set_expected_state("one").unwrap();
+    assert_eq!(s.set_expected_state("two"), Err(Error::AlreadyStarted));
 }

@@ -432,6 +432,8 @@ pub(super) fn error_code(code: ErrorCode) -> phonecheck_error_code {
         ErrorCode::RedirectError => phonecheck_error_code::RedirectError,
         ErrorCode::SdkError => phonecheck_error_code::SdkError,
         ErrorCode::InvalidScheme => phonecheck_error_code::InvalidScheme,
+        ErrorCode::StateMismatch => phonecheck_error_code::StateMismatch,
+        ErrorCode::InteractionRequired => phonecheck_error_code::InteractionRequired,
     }
 }
 

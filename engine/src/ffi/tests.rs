@@ -524,6 +524,8 @@ fn names_match_the_enums() {
         ErrorCode::RedirectError,
         ErrorCode::SdkError,
         ErrorCode::InvalidScheme,
+        ErrorCode::StateMismatch,
+        ErrorCode::InteractionRequired,
     ] {
         // SAFETY: a static NUL-terminated string.
         let got = unsafe { CStr::from_ptr(phonecheck_error_code_str(error_code(code) as u32)) };

@@ -191,6 +191,8 @@ pub struct Scenario {
     pub policy: Policy,
     pub token: Option<String>,
     pub redirect_url: Option<String>,
+    /// The `state` the redirect URL must carry (`Session::set_expected_state`).
+    pub state: Option<String>,
     servers: HashMap<(String, u16), VecDeque<Reply>>,
     connect_plans: HashMap<(String, u16), ConnectPlan>,
     tls_servers: HashMap<(String, u16), TlsServer>,
@@ -219,6 +221,7 @@ impl Scenario {
             },
             token: None,
             redirect_url: None,
+            state: None,
             servers: HashMap::new(),
             connect_plans: HashMap::new(),
             tls_servers: HashMap::new(),
@@ -326,6 +329,11 @@ impl Scenario {
         self
     }
 
+    pub fn state(mut self, s: &str) -> Self {
+        self.state = Some(s.to_string());
+        self
+    }
+
     pub fn split_at(mut self, cuts: &[usize]) -> Self {
         self.cuts = cuts.to_vec();
         self
@@ -374,6 +382,11 @@ impl Scenario {
         }
         if let Some(p) = &self.redirect_url {
             if let Err(e) = session.set_redirect_url(p) {
+                return failed(e);
+            }
+        }
+        if let Some(s) = &self.state {
+            if let Err(e) = session.set_expected_state(s) {
                 return failed(e);
             }
         }

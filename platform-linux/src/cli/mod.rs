@@ -39,6 +39,8 @@ Exit status:
   6  sdk_error: malformed response, limits exceeded, internal errors
   7  invalid_scheme: the check URL is not https (see --allow-http), or not http(s) at all
   8  the PhoneCheck API refused a backend call (credentials, validation): see error_description
+  9  state_mismatch: `camara` only: the redirect_uri came back with another state
+ 10  interaction_required: `camara` only: the operator showed a consent or login page
  22  --fail: the final HTTP status was not 2xx
 With --repeat, --concurrency or --batch: 0 when every check succeeded, 1 otherwise.";
 

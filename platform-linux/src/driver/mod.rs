@@ -222,6 +222,8 @@ pub fn exit_code(report: &Report) -> i32 {
         Some(ErrorCode::RedirectError) => 5,
         Some(ErrorCode::SdkError) => 6,
         Some(ErrorCode::InvalidScheme) => 7,
+        Some(ErrorCode::StateMismatch) => 9,
+        Some(ErrorCode::InteractionRequired) => 10,
     }
 }
 
