@@ -46,6 +46,7 @@ fn options(url: String, total: Duration) -> CheckOptions {
         tls: TlsSettings::with_ring(),
         access_token: None,
         redirect_url: None,
+        expected_state: None,
         device_info: None,
     }
 }

@@ -15,7 +15,8 @@ use phonecheck_rig::sim::{LiveLog, LogEntry, SimConfig, Simulator};
 
 use super::output::{out, progress_line, say};
 use crate::driver::{failure, run_check, CheckOptions};
-use crate::flow::backend::Backend;
+use crate::flow::backend::{Backend, BackendOptions};
+use crate::flow::camara::CamaraClient;
 use crate::net::dns::{Override, Resolver};
 use crate::net::socket::Binding;
 use crate::net::{linux_policy, LinuxNetwork};
@@ -128,6 +129,138 @@ pub fn demo(show_hops: bool) -> i32 {
     }
 }
 
+/// `phonecheck demo --camara`: CAMARA NumberVerification against the simulator's operator;
+/// returns 0 when the owner is verified and another number is not.
+pub fn demo_camara(show_hops: bool) -> i32 {
+    let started = Instant::now();
+    let sim = match Simulator::start(SimConfig::default()) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("phonecheck demo: cannot start the simulator: {e}");
+            return 6;
+        }
+    };
+    say!("phonecheck demo --camara: CAMARA NumberVerification against a local simulator\n");
+    if !print_sim(&sim) {
+        return super::output::STDOUT_CLOSED;
+    }
+    let client = sim_camara_client(&sim);
+    let backend = match sim_backend(&sim) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("phonecheck demo: {e}");
+            return 6;
+        }
+    };
+    let owner = sim
+        .config
+        .subscribers
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_default();
+    let cases = [
+        (owner.as_str(), "owns the data session", true),
+        ("+447700900002", "does not own the data session", false),
+    ];
+    let mut all_right = true;
+    for (n, (phone, why, expected)) in cases.iter().enumerate() {
+        say!("\nverify {}: {phone} ({why})", n + 1);
+        let outcome = crate::flow::camara::run(&backend, &client, phone, &[], &mut |auth| {
+            let _ =
+                out("  1. authorize over lo (pinned: it plays the cellular interface), PKCE S256")
+                    && out(&format!("               {}", shorten(&auth.url)));
+            let mut opts = match loopback_device(&sim, &auth.url, Some(client.redirect_uri.clone()))
+            {
+                Ok(opts) => opts,
+                Err(e) => return failure(e.code(), &e.to_string(), None),
+            };
+            let camara = phonecheck_engine::Policy::camara();
+            opts.policy.require_https = camara.require_https;
+            opts.policy.html_is_interaction = camara.html_is_interaction;
+            opts.expected_state = Some(auth.state.clone());
+            run_check(&opts, &mut |hop| {
+                if show_hops {
+                    let _ = out(&format!("               {}", progress_line(hop)));
+                }
+            })
+        });
+        match outcome {
+            Ok(flow) => match flow.verified {
+                Some(verified) => {
+                    say!("  2. token     code exchanged with the PKCE verifier");
+                    say!("  3. verify    devicePhoneNumberVerified: {verified}");
+                    all_right &= verified == *expected;
+                }
+                None => {
+                    say!("     device step failed: {}", flow.device.envelope);
+                    all_right = false;
+                }
+            },
+            Err(e) => {
+                say!("     backend step failed: {e}");
+                all_right = false;
+            }
+        }
+    }
+    say!(
+        "\n{} in {} ms",
+        if all_right {
+            "demo ok: verified for the owner, not for the other number"
+        } else {
+            "demo FAILED"
+        },
+        started.elapsed().as_millis()
+    );
+    if all_right {
+        0
+    } else {
+        1
+    }
+}
+
+/// The first 100 characters of a long URL, for a progress line.
+fn shorten(url: &str) -> String {
+    match url.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", &url[..i]),
+        None => url.to_string(),
+    }
+}
+
+/// The simulator's CAMARA client: its credentials, the API host as the aggregator in front of
+/// the operator's authorization endpoint, the API's callback as the registered redirect_uri.
+pub fn sim_camara_client(sim: &Simulator) -> CamaraClient {
+    CamaraClient {
+        client_id: sim.config.client_id.clone(),
+        client_secret: sim.config.client_secret.clone(),
+        redirect_uri: format!(
+            "{}{}",
+            sim.urls.api,
+            phonecheck_rig::sim::camara::CALLBACK_PATH
+        ),
+        purpose: crate::flow::camara::DEFAULT_PURPOSE.to_string(),
+        authorize_url: format!("{}/camara/authorize", sim.urls.api),
+        token_url: format!("{}/camara/token", sim.urls.mno),
+        verify_url: format!("{}/camara/number-verification/v0/verify", sim.urls.mno),
+    }
+}
+
+/// A backend client that reaches the simulator's names where it listens and trusts its CA.
+pub fn sim_backend(sim: &Simulator) -> Result<Backend, crate::flow::backend::BackendError> {
+    Backend::with_options(
+        "",
+        &BackendOptions {
+            ca_pem: Some(sim.ca_pem.as_bytes().to_vec()),
+            overrides: sim
+                .host_map()
+                .into_iter()
+                .map(|(host, port, ip)| (host, port, vec![ip]))
+                .collect(),
+            ..BackendOptions::default()
+        },
+    )
+}
+
 /// The device step against a simulator on this machine: every socket pinned to `lo`, the
 /// simulator's names resolved to where it listens, its CA the only trusted root.
 pub fn loopback_device(
@@ -162,6 +295,7 @@ pub fn loopback_device(
         tls,
         access_token: None,
         redirect_url,
+        expected_state: None,
         device_info: None,
     })
 }

@@ -6,6 +6,7 @@
 //! `--concurrency` or `--batch`, checks run together on one thread (the multiplexed driver) and
 //! stdout carries one JSON line per check, stderr a closing summary.
 
+mod camara;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod output;
@@ -64,6 +65,10 @@ enum Command {
     /// submit the code (backend) and print the match. Credentials from IDLAYR_CLIENT_ID and
     /// IDLAYR_CLIENT_SECRET.
     Check(CheckArgs),
+    /// CAMARA NumberVerification: the device opens the operator's authorization URL (pinned,
+    /// https only, stops at the redirect_uri, state checked), the backend trades the code for a
+    /// token and calls verify. Credentials from CAMARA_CLIENT_ID and CAMARA_CLIENT_SECRET.
+    Camara(camara::CamaraArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         /// The shell.
@@ -71,7 +76,8 @@ enum Command {
     },
     /// Print the manual page (roff) to stdout: `phonecheck man > phonecheck.1`.
     Man,
-    /// Run the whole flow against a local simulator: a match, then a mismatch.
+    /// Run the whole flow against a local simulator: a match, then a mismatch (--camara: the
+    /// CAMARA NumberVerification flow).
     #[cfg(feature = "simulator")]
     Demo(DemoArgs),
     /// Run the PhoneCheck API and operator simulator until interrupted.
@@ -136,6 +142,10 @@ struct DemoArgs {
     /// Print each hop's progress line (on by default; --quiet turns it off).
     #[arg(long)]
     quiet: bool,
+    /// The CAMARA NumberVerification flow instead: devicePhoneNumberVerified for the owner,
+    /// then for another number.
+    #[arg(long)]
+    camara: bool,
 }
 
 #[cfg(feature = "simulator")]
@@ -333,7 +343,9 @@ pub fn main() -> i32 {
             }
         }
         Command::Check(args) => check(args),
+        Command::Camara(args) => camara::camara(args),
         #[cfg(feature = "simulator")]
+        Command::Demo(args) if args.camara => demo::demo_camara(!args.quiet),
         Command::Demo(args) => demo::demo(!args.quiet),
         #[cfg(feature = "simulator")]
         Command::Sim(args) => demo::sim(args.listen, args.config.as_deref()),
@@ -853,6 +865,7 @@ fn device_options(
         tls,
         access_token,
         redirect_url,
+        expected_state: None,
         device_info,
     })
 }

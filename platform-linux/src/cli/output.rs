@@ -130,7 +130,7 @@ pub fn redact_header_line(line: &str) -> String {
     format!("{name}: {redacted}")
 }
 
-fn json_string(s: &str) -> String {
+pub fn json_string(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 

@@ -83,6 +83,9 @@ pub struct CheckOptions {
     pub access_token: Option<String>,
     /// Stop at a Location with this prefix.
     pub redirect_url: Option<String>,
+    /// The OAuth `state` the redirect_url's query must carry (CAMARA); see
+    /// `Session::set_expected_state`.
+    pub expected_state: Option<String>,
     /// `device_info` for the envelope's `debug` object; `None` leaves it out.
     pub device_info: Option<Vec<(String, String)>>,
 }
@@ -272,6 +275,9 @@ pub(crate) fn start<'a, 's>(
     }
     if let Some(prefix) = &opts.redirect_url {
         session.set_redirect_url(prefix).map_err(|e| (e, None))?;
+    }
+    if let Some(state) = &opts.expected_state {
+        session.set_expected_state(state).map_err(|e| (e, None))?;
     }
     Ok(session)
 }

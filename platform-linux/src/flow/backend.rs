@@ -184,18 +184,27 @@ impl Backend {
         body: String,
     ) -> Result<(u16, Value), BackendError> {
         let url = format!("{}{path}", self.base);
-        let auth = match &self.token {
-            Some(t) => format!("Bearer {t}"),
-            None => String::new(),
-        };
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        self.call(method, &url, auth.as_deref(), content_type, body)
+    }
+
+    /// One call to an absolute `url` (`POST` or `PATCH`), with an `Authorization` value if
+    /// given; the answer's status and body (JSON when it parses, else a string).
+    pub fn call(
+        &self,
+        method: &str,
+        url: &str,
+        authorization: Option<&str>,
+        content_type: &str,
+        body: String,
+    ) -> Result<(u16, Value), BackendError> {
         let request = match method {
-            "PATCH" => self.agent.patch(&url),
-            _ => self.agent.post(&url),
+            "PATCH" => self.agent.patch(url),
+            _ => self.agent.post(url),
         };
-        let request = if auth.is_empty() {
-            request
-        } else {
-            request.header("Authorization", &auth)
+        let request = match authorization {
+            Some(auth) => request.header("Authorization", auth),
+            None => request,
         };
         let started = std::time::Instant::now();
         let mut response = request
@@ -203,7 +212,7 @@ impl Backend {
             .send(body)
             .map_err(|e| BackendError(format!("{method} {url}: {e}")))?;
         let status = response.status().as_u16();
-        self.log(method, &url, status, started);
+        self.log(method, url, status, started);
         let text = response
             .body_mut()
             .read_to_string()

@@ -8,6 +8,7 @@
 //! The code travels as a typed field of the device's report, never read back out of JSON.
 
 pub mod backend;
+pub mod camara;
 
 use phonecheck_engine::Field;
 

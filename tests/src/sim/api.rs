@@ -30,6 +30,9 @@ const CHECKS: &str = "/phone_check/v0.2/checks";
 /// Routes one API request.
 pub fn route(req: &Req, state: &mut State, urls: &Urls) -> Resp {
     let path = req.path.as_str();
+    if path.starts_with("/camara/") {
+        return super::camara::route_aggregator(req, urls);
+    }
     if path == "/oauth2/v1/token" {
         return match req.method.as_str() {
             "POST" => token(req, state),

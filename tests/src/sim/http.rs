@@ -28,6 +28,8 @@ pub struct Req {
     pub path: String,
     /// Query parameters, percent-decoded.
     pub query: HashMap<String, String>,
+    /// The query as it came (still percent-encoded), for a hop that passes it on.
+    pub raw_query: Option<String>,
     /// Headers (lower-case names).
     pub headers: Vec<(String, String)>,
     /// The body.
@@ -58,7 +60,8 @@ pub struct Resp {
 }
 
 impl Resp {
-    fn with_type(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+    /// A body of `content_type`.
+    pub fn with_type(status: u16, content_type: &str, body: Vec<u8>) -> Self {
         Resp {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
@@ -173,6 +176,7 @@ async fn handle(
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(parse_query).unwrap_or_default();
+    let raw_query = req.uri().query().map(str::to_string);
     let headers = req
         .headers()
         .iter()
@@ -189,6 +193,7 @@ async fn handle(
                 method: method.clone(),
                 path: path.clone(),
                 query,
+                raw_query,
                 headers,
                 body: body.to_bytes(),
                 peer,

@@ -19,6 +19,9 @@ const COOKIE: &str = "mno_sid";
 
 /// Routes one request to the operator's first host (https).
 pub fn route_start(req: &Req, state: &mut State, urls: &Urls) -> Resp {
+    if req.path.starts_with("/camara/") {
+        return super::camara::route_operator(req, state, urls);
+    }
     if req.path != "/auth/start" {
         return Resp::text(404, "not found");
     }

@@ -18,6 +18,7 @@
 //! HTTP. All served by hyper on one tokio runtime thread.
 
 pub mod api;
+pub mod camara;
 pub mod http;
 pub mod mno;
 pub mod state;
@@ -67,6 +68,10 @@ pub struct SimConfig {
     pub client_secret: String,
     /// Where to write the CA certificate (default: a file in the temp directory).
     pub ca_path: Option<PathBuf>,
+    /// CAMARA: redirect_uris the client may use besides the API's `/camara/callback`.
+    pub camara_redirect_uris: Vec<String>,
+    /// CAMARA: subscribers (phone numbers) who have not consented yet and get a consent page.
+    pub camara_consent_pending: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -87,6 +92,8 @@ impl Default for SimConfig {
             client_id: "sim-client".into(),
             client_secret: "sim-secret".into(),
             ca_path: None,
+            camara_redirect_uris: Vec::new(),
+            camara_consent_pending: Vec::new(),
         }
     }
 }
@@ -184,6 +191,10 @@ impl Simulator {
                 .map(|(ip, n)| (http::canonical_ip(*ip), n.clone()))
                 .collect(),
             ttl: Duration::from_secs(config.ttl_secs),
+            camara: camara::Camara::new(
+                config.camara_redirect_uris.clone(),
+                config.camara_consent_pending.iter().cloned().collect(),
+            ),
         }));
         let log = Log {
             entries: Arc::new(Mutex::new(Vec::new())),

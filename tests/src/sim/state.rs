@@ -87,6 +87,8 @@ pub struct State {
     pub subscribers: HashMap<IpAddr, String>,
     /// How long a check may wait for its device step.
     pub ttl: Duration,
+    /// The CAMARA operator's clients' grants.
+    pub camara: super::camara::Camara,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
