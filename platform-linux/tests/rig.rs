@@ -497,3 +497,62 @@ rig_test!(
         assert_eq!(server.seen().len(), 1);
     }
 );
+
+rig_test!(
+    fn camara_from_the_phone_over_wwan0_verifies_the_owner() {
+        let rig = Rig::create().unwrap();
+        let (sim, dns) = simulator_in_net(&rig);
+        let ca = sim.ca_path.display().to_string();
+        let dns_arg = format!("{DNS_V4}:53");
+        // The backend reaches the operator's token and verify endpoints by address, over the
+        // normal route; the device opens the authorize URL by name, over wwan0.
+        let operator = format!("https://{SERVER_V4}:8443");
+        let args = [
+            "camara",
+            "--phone",
+            OWNER,
+            "--authorize-url",
+            "https://api.test/camara/authorize",
+            "--token-url",
+            &format!("{operator}/camara/token"),
+            "--verify-url",
+            &format!("{operator}/camara/number-verification/v0/verify"),
+            "--redirect-uri",
+            "https://api.test/camara/callback",
+            "--interface",
+            "wwan0",
+            "--dns",
+            &dns_arg,
+            "--cacert",
+            &ca,
+            "-v",
+        ];
+        let mut cmd = phonecheck(&rig, false, &args);
+        cmd.env("CAMARA_CLIENT_ID", &sim.config.client_id)
+            .env("CAMARA_CLIENT_SECRET", &sim.config.client_secret);
+        let (code, json, text) = run(cmd);
+        println!("$ phonecheck {}\n{text}", args.join(" "));
+        assert_eq!(code, 0, "{text}");
+        assert_eq!(json["devicePhoneNumberVerified"], true, "{text}");
+
+        // Every device hop came from wwan0, every backend call from Wi-Fi.
+        let log = sim.log();
+        assert!(log.iter().any(|e| e.path == "/camara/authenticate"));
+        for entry in &log {
+            let device_step = entry.method == "GET";
+            let expected = if device_step { WWAN_V4 } else { WLAN_V4 };
+            assert_eq!(entry.peer.ip().to_string(), expected, "{entry:?}");
+        }
+        let names: Vec<String> = dns
+            .log()
+            .iter()
+            .map(|(from, name, _)| {
+                assert_eq!(from.ip().to_string(), WWAN_V4);
+                name.clone()
+            })
+            .collect();
+        for host in ["api.test", "mno.test"] {
+            assert!(names.iter().any(|n| n == host), "{host}: {names:?}");
+        }
+    }
+);

@@ -386,6 +386,13 @@ pub fn sim(listen: Option<IpAddr>, config: Option<&Path>) -> i32 {
          GET|PATCH /phone_check/v0.2/checks/{id}, GET /coverage/v0.1/device_ip; \
          the operator at the other two URLs",
     );
+    let _ = out(&format!(
+        "           CAMARA: authorize {api}/camara/authorize (an aggregator hop), token \
+         {mno}/camara/token, verify {mno}/camara/number-verification/v0/verify, \
+         redirect_uri {api}/camara/callback",
+        api = sim.urls.api,
+        mno = sim.urls.mno
+    ));
     let _ = out("serving; Ctrl-C to stop");
     loop {
         std::thread::park();

@@ -13,6 +13,9 @@
 //!  backend ──PATCH code──────► match = code right and subscriber == phone_number
 //! ```
 //!
+//! The operator also speaks CAMARA NumberVerification ([`camara`]): the API host plays an
+//! aggregator in front of its OpenID Connect authorization endpoint, all over https.
+//!
 //! Three listeners: the API and the operator's start host over TLS (a CA made at start with
 //! rcgen, written to a file so clients can trust it), the operator's enrichment host over plain
 //! HTTP. All served by hyper on one tokio runtime thread.
@@ -171,8 +174,13 @@ impl Simulator {
             ..LeafOptions::default()
         };
         let api_tls = TlsAcceptor::from(pki.server_config(&config.api_host, &api_names));
-        let mno_tls =
-            TlsAcceptor::from(pki.server_config(&config.mno_host, &LeafOptions::default()));
+        // The operator's host is named by address too: a backend reaches its CAMARA token and
+        // verify endpoints over the normal route, where the simulator's names may not resolve.
+        let mno_names = LeafOptions {
+            names: Some(vec![config.mno_host.clone(), config.listen.to_string()]),
+            ..LeafOptions::default()
+        };
+        let mno_tls = TlsAcceptor::from(pki.server_config(&config.mno_host, &mno_names));
         let ca_path = config.ca_path.clone().unwrap_or_else(|| {
             // Unique per simulator: several may run in one process (tests, namespaces).
             static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
