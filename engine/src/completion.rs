@@ -157,21 +157,23 @@ impl<'s> Completion<'s> {
         };
         let mut found = [None; 5];
         let body = match kind {
-            BodyKind::Json => match (
-                json::scan(body, |k, v| {
-                    if let Some(i) = Field::ALL.iter().position(|f| f.key() == k) {
-                        if let Some(slot) = found.get_mut(i) {
-                            if slot.is_none() {
-                                *slot = Some(v);
+            BodyKind::Json => {
+                let valid = core::str::from_utf8(body).ok().filter(|text| {
+                    json::scan_text(text, |k, v| {
+                        if let Some(i) = Field::ALL.iter().position(|f| f.key() == k) {
+                            if let Some(slot) = found.get_mut(i) {
+                                if slot.is_none() {
+                                    *slot = Some(v);
+                                }
                             }
                         }
-                    }
-                }),
-                core::str::from_utf8(body),
-            ) {
-                (Ok(true), Ok(text)) => ResponseBody::Json(text),
-                _ => raw,
-            },
+                    }) == Ok(true)
+                });
+                match valid {
+                    Some(text) => ResponseBody::Json(text),
+                    None => raw,
+                }
+            }
             BodyKind::RedirectQuery => {
                 ResponseBody::RedirectQuery(core::str::from_utf8(body).unwrap_or(""))
             }

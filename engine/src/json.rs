@@ -24,6 +24,8 @@ pub enum JsonError {
 }
 
 struct Scanner<'a> {
+    /// The document, already known to be UTF-8 (checked once, not per string).
+    text: &'a str,
     doc: &'a [u8],
     pos: usize,
 }
@@ -59,10 +61,7 @@ impl<'a> Scanner<'a> {
         loop {
             // Plain bytes in one go.
             let rest = self.doc.get(self.pos..).unwrap_or_default();
-            self.pos += rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(rest.len());
+            self.pos += crate::scan::find_json_special(rest).unwrap_or(rest.len());
             match self.peek() {
                 None => return self.err(),
                 Some(b'"') => break,
@@ -97,9 +96,10 @@ impl<'a> Scanner<'a> {
                 Some(_) => self.pos += 1,
             }
         }
-        let raw = self.doc.get(start..self.pos).unwrap_or_default();
+        // Both ends are at ASCII bytes (quotes), so always char boundaries.
+        let raw = self.text.get(start..self.pos);
         self.pos += 1;
-        core::str::from_utf8(raw).map_err(|_| JsonError::Syntax { at: start })
+        raw.ok_or(JsonError::Syntax { at: start })
     }
 
     /// Four hex digits of a `\u` escape.
@@ -246,11 +246,20 @@ impl<'a> Scanner<'a> {
 
 /// Validates `doc` as one JSON value and calls `on_member(key, value)` (both raw) for each
 /// string-valued member of a top-level object. Returns whether the top level is an object.
-pub fn scan<'a>(
-    doc: &'a [u8],
+pub fn scan<'a>(doc: &'a [u8], on_member: impl FnMut(&'a str, &'a str)) -> Result<bool, JsonError> {
+    let text = core::str::from_utf8(doc).map_err(|e| JsonError::Syntax {
+        at: e.valid_up_to(),
+    })?;
+    scan_text(text, on_member)
+}
+
+/// [`scan`] for a document already known to be UTF-8.
+pub fn scan_text<'a>(
+    text: &'a str,
     mut on_member: impl FnMut(&'a str, &'a str),
 ) -> Result<bool, JsonError> {
-    let mut s = Scanner { doc, pos: 0 };
+    let doc = text.as_bytes();
+    let mut s = Scanner { text, doc, pos: 0 };
     s.skip_ws();
     let is_object = s.peek() == Some(b'{');
     s.value(0, &mut on_member)?;

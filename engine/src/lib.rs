@@ -29,6 +29,7 @@
 //! | [`session`] | the redirect state machine: inputs, outputs, deadlines |
 //! | [`storage`] | the buffers the caller lends, and the `Small` and `Hosted` presets |
 //! | `pool` | connection slots keyed by origin, least-recently-used eviction |
+//! | `scan` | finding delimiter bytes a word at a time (URLs, JSON strings) |
 //! | [`completion`] | what a finished check says: status, PhoneCheck fields of the final body |
 //! | [`json`] | validating the final JSON body and reading its PhoneCheck fields |
 //! | [`trace`] | the per-hop records the session hands out, with secrets redacted when shown |
@@ -123,6 +124,7 @@ pub mod policy;
 mod pool;
 pub mod request;
 pub mod response;
+mod scan;
 pub mod session;
 pub mod storage;
 pub mod time;

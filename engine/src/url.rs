@@ -499,13 +499,32 @@ impl<'a> Reference<'a> {
     fn split(input: &'a [u8]) -> Self {
         // Browsers strip leading and trailing C0 controls and spaces; servers rely on it.
         let input = trim_c0_and_space(input);
-        let mut rest = match input.iter().position(|&b| b == b'#') {
-            Some(i) => input.get(..i).unwrap_or(input),
-            None => input,
+        // One pass over the whole reference: a fragment ends it, and the first `?` before that
+        // starts the query (no scheme or authority byte can be a `?`). What is left to split is
+        // short: the scheme ends at the first `:`, the authority at the next `/`.
+        let mut end = input.len();
+        let mut query_at = None;
+        match crate::scan::find2(input, b'#', b'?') {
+            Some(i) if input.get(i) == Some(&b'?') => {
+                query_at = Some(i);
+                let after = input.get(i + 1..).unwrap_or_default();
+                if let Some(h) = crate::scan::find1(after, b'#') {
+                    end = i + 1 + h;
+                }
+            }
+            Some(i) => end = i,
+            None => {}
+        }
+        let (mut rest, query) = match query_at {
+            Some(q) => (
+                input.get(..q).unwrap_or_default(),
+                Some(input.get(q + 1..end).unwrap_or_default()),
+            ),
+            None => (input.get(..end).unwrap_or_default(), None),
         };
 
         let mut scheme = None;
-        if let Some(i) = rest.iter().position(|&b| matches!(b, b':' | b'/' | b'?')) {
+        if let Some(i) = rest.iter().position(|&b| matches!(b, b':' | b'/')) {
             if rest.get(i) == Some(&b':') {
                 let name = rest.get(..i).unwrap_or_default();
                 if is_scheme_name(name) {
@@ -517,22 +536,12 @@ impl<'a> Reference<'a> {
 
         let mut authority = None;
         if let Some(after) = rest.strip_prefix(b"//") {
-            let end = after
-                .iter()
-                .position(|&b| matches!(b, b'/' | b'?'))
-                .unwrap_or(after.len());
+            let end = after.iter().position(|&b| b == b'/').unwrap_or(after.len());
             let (auth, tail) = after.split_at(end);
             authority = Some(auth);
             rest = tail;
         }
-
-        let (path, query) = match rest.iter().position(|&b| b == b'?') {
-            Some(i) => {
-                let (path, q) = rest.split_at(i);
-                (path, Some(q.get(1..).unwrap_or_default()))
-            }
-            None => (rest, None),
-        };
+        let path = rest;
         Reference {
             scheme,
             authority,

@@ -1,0 +1,123 @@
+//! Finding delimiter bytes eight at a time. URLs, Locations and JSON strings are scanned for
+//! a few special bytes (`#`, `?`, `"`, `\`) and almost every word of them holds none, so a
+//! word-at-a-time test (the classic "has a zero byte" bit trick, in safe code) skips most of the
+//! work that a byte loop would do. Flash matters too: this is a few dozen instructions, not a
+//! `memchr` dependency.
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `word` equals the byte repeated in `splat` (no false negatives; a false
+/// positive only makes the caller look at the bytes one by one).
+#[inline(always)]
+fn has(word: u64, splat: u64) -> bool {
+    let x = word ^ splat;
+    x.wrapping_sub(LO) & !x & HI != 0
+}
+
+/// The index of the first byte of `hay` for which `is` holds, where `is` is true only for the
+/// bytes in `bytes` (at most three; the word test screens for those, `is` decides).
+#[inline(always)]
+fn find_by<const N: usize>(hay: &[u8], bytes: [u8; N], is: impl Fn(u8) -> bool) -> Option<usize> {
+    let splats = bytes.map(|b| LO.wrapping_mul(u64::from(b)));
+    let mut at = 0;
+    let mut chunks = hay.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(w);
+        if splats.iter().any(|&s| has(word, s)) {
+            if let Some(i) = chunk.iter().position(|&b| is(b)) {
+                return Some(at + i);
+            }
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| is(b))
+        .map(|i| at + i)
+}
+
+/// The first `a` or `b` in `hay`.
+pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    find_by(hay, [a, b], |x| x == a || x == b)
+}
+
+/// The first `a` in `hay`.
+pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
+    find_by(hay, [a], |x| x == a)
+}
+
+/// The first byte of `hay` that ends a JSON string's plain run: `"`, `\` or a control byte.
+pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    let mut chunks = hay.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(w);
+        // A byte below 0x20 gives a borrow when 0x20 is taken from it (bytes ≥ 0x80 are ruled
+        // out by `!word`).
+        let control = word.wrapping_sub(LO.wrapping_mul(0x20)) & !word & HI != 0;
+        if control
+            || has(word, LO.wrapping_mul(u64::from(b'"')))
+            || has(word, LO.wrapping_mul(u64::from(b'\\')))
+        {
+            if let Some(i) = chunk
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            {
+                return Some(at + i);
+            }
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every position and neighbourhood against the obvious byte loop.
+    #[test]
+    fn word_scans_agree_with_byte_loops() {
+        let alphabet = [
+            b'a', b'#', b'?', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x00, b'!',
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let hay: heapless::Vec<u8, 40> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // Mostly plain bytes, as in URLs.
+                        if seed % 5 == 0 {
+                            alphabet[(seed >> 8) as usize % alphabet.len()]
+                        } else {
+                            b'a' + (seed >> 16) as u8 % 26
+                        }
+                    })
+                    .collect();
+                assert_eq!(
+                    find2(&hay, b'#', b'?'),
+                    hay.iter().position(|&b| b == b'#' || b == b'?')
+                );
+                assert_eq!(find1(&hay, b'#'), hay.iter().position(|&b| b == b'#'));
+                assert_eq!(
+                    find_json_special(&hay),
+                    hay.iter()
+                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                );
+            }
+        }
+    }
+}
