@@ -161,7 +161,10 @@ pub fn write_request_from(
     out.put_str(" HTTP/1.1\r\nHost: ");
     out.put(req.url.authority_bytes());
     // Constant runs go out in one copy each (a request is written on every hop).
-    out.put_str(concat!("\r\nUser-Agent: phonecheck/", env!("CARGO_PKG_VERSION")));
+    out.put_str(concat!(
+        "\r\nUser-Agent: phonecheck/",
+        env!("CARGO_PKG_VERSION")
+    ));
     if !req.platform.is_empty() {
         out.put_str(" ");
         out.put_str(req.platform);

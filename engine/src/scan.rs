@@ -50,6 +50,27 @@ pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
     find_by(hay, [a], |x| x == a)
 }
 
+/// Whether any byte of `word` is below `n` (`n` ≤ 0x80).
+#[inline(always)]
+fn has_below(word: u64, n: u8) -> bool {
+    word.wrapping_sub(LO.wrapping_mul(u64::from(n))) & !word & HI != 0
+}
+
+/// Whether `hay` holds a tab, CR or LF (which URL parsing removes, WHATWG-style).
+pub(crate) fn has_tab_or_newline(hay: &[u8]) -> bool {
+    let is = |b: u8| matches!(b, b'\t' | b'\r' | b'\n');
+    let mut chunks = hay.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        // All three are below 0x0E; a word without such a byte needs no closer look.
+        if has_below(u64::from_le_bytes(w), 0x0E) && chunk.iter().any(|&b| is(b)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| is(b))
+}
+
 /// The first byte of `hay` that ends a JSON string's plain run: `"`, `\` or a control byte.
 pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
     let mut at = 0;
@@ -60,7 +81,7 @@ pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
         let word = u64::from_le_bytes(w);
         // A byte below 0x20 gives a borrow when 0x20 is taken from it (bytes ≥ 0x80 are ruled
         // out by `!word`).
-        let control = word.wrapping_sub(LO.wrapping_mul(0x20)) & !word & HI != 0;
+        let control = has_below(word, 0x20);
         if control
             || has(word, LO.wrapping_mul(u64::from(b'"')))
             || has(word, LO.wrapping_mul(u64::from(b'\\')))
@@ -89,7 +110,8 @@ mod tests {
     #[test]
     fn word_scans_agree_with_byte_loops() {
         let alphabet = [
-            b'a', b'#', b'?', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x00, b'!',
+            b'a', b'#', b'?', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x00, b'!', b'\t', b'\r',
+            b'\n', 0x0e, b'.', b'/',
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for len in 0..40 {
@@ -112,6 +134,10 @@ mod tests {
                     hay.iter().position(|&b| b == b'#' || b == b'?')
                 );
                 assert_eq!(find1(&hay, b'#'), hay.iter().position(|&b| b == b'#'));
+                assert_eq!(
+                    has_tab_or_newline(&hay),
+                    hay.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\n'))
+                );
                 assert_eq!(
                     find_json_special(&hay),
                     hay.iter()

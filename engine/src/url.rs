@@ -559,7 +559,7 @@ fn without_tab_or_newline<'a>(
     scratch: &'a mut [u8],
     capacity: usize,
 ) -> Result<&'a [u8], UrlError> {
-    if !input.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\n')) {
+    if !crate::scan::has_tab_or_newline(input) {
         return Ok(input);
     }
     let mut len = 0;
@@ -571,6 +571,23 @@ fn without_tab_or_newline<'a>(
         len += 1;
     }
     Ok(scratch.get(..len).unwrap_or_default())
+}
+
+/// Whether a path may hold a `.` or `..` segment: some '.' starts a segment. A false "yes" only
+/// costs the careful path.
+fn may_have_dot_segment(path: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = path
+        .get(from..)
+        .and_then(|rest| crate::scan::find1(rest, b'.'))
+    {
+        let at = from + i;
+        if at == 0 || path.get(at - 1) == Some(&b'/') {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 fn trim_c0_and_space(mut s: &[u8]) -> &[u8] {
@@ -789,8 +806,9 @@ impl<'b> Builder<'b> {
 
     /// RFC 3986 §5.2.4 `remove_dot_segments`, writing (percent-encoded) into the URL text.
     fn push_path(&mut self, mut input: &[u8]) -> Result<(), UrlError> {
-        // No '.' at all: no dot segments to remove.
-        if !input.contains(&b'.') {
+        // No segment that starts with a '.' (as "v0.2" or "a.html" do not): no dot segments
+        // to remove.
+        if !may_have_dot_segment(input) {
             return self.push_encoded(input);
         }
         while !input.is_empty() {
@@ -1102,6 +1120,18 @@ mod tests {
         let mut s: String<64> = String::new();
         percent_decode("%C3%A9%FF", &mut s).unwrap();
         assert_eq!(s, "é\u{FFFD}");
+    }
+
+    #[test]
+    fn dot_segment_screen_never_misses_one() {
+        for path in [&b"/v0.2/checks"[..], b"/a.html", b"/a/b.", b"", b"/"] {
+            assert!(!may_have_dot_segment(path), "{path:?}");
+        }
+        for path in [&b"/./a"[..], b"/a/../b", b".", b"..", b"/.x", b"a/."] {
+            assert!(may_have_dot_segment(path), "{path:?}");
+        }
+        let u = U::parse(b"http://h/v0.2/./x/../y.z/..").unwrap();
+        assert_eq!(u.as_str(), "http://h/v0.2/");
     }
 
     #[test]
