@@ -630,7 +630,12 @@ type DateFields = ((u32, u32, u32), u32, u32, u32);
 
 /// RFC 6265 §5.1.1 cookie-date parsing (also reads `Date` headers). Returns Unix seconds.
 pub fn parse_cookie_date(s: &[u8]) -> Option<u64> {
-    let (time, day, month, year) = fixdate_fields(s).or_else(|| cookie_date_fields(s))?;
+    let fixdate = if crate::scan::FAVOUR_SPEED {
+        fixdate_fields(s)
+    } else {
+        None
+    };
+    let (time, day, month, year) = fixdate.or_else(|| cookie_date_fields(s))?;
     let (h, mi, sec) = time;
     let mut year = year;
     if (70..=99).contains(&year) {

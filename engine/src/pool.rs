@@ -36,6 +36,109 @@ pub(crate) enum Life {
     Closing,
 }
 
+/// A socket address as a connection slot keeps it. `Option<SocketAddr>` would spell "none"
+/// with a non-zero tag; here all zeros is "none", so an empty slot, and a storage preset in a
+/// `static`, is all zeros and costs no flash (it lands in `.bss`, not `.data`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotAddr {
+    /// 0: none, 4 or 6.
+    family: u8,
+    port: u16,
+    ip: [u8; 16],
+    flowinfo: u32,
+    scope_id: u32,
+}
+
+impl SlotAddr {
+    pub(crate) const NONE: SlotAddr = SlotAddr {
+        family: 0,
+        port: 0,
+        ip: [0; 16],
+        flowinfo: 0,
+        scope_id: 0,
+    };
+
+    pub(crate) fn get(&self) -> Option<SocketAddr> {
+        match self.family {
+            4 => {
+                let [a, b, c, d, ..] = self.ip;
+                Some(SocketAddr::from(([a, b, c, d], self.port)))
+            }
+            6 => Some(SocketAddr::V6(core::net::SocketAddrV6::new(
+                self.ip.into(),
+                self.port,
+                self.flowinfo,
+                self.scope_id,
+            ))),
+            _ => None,
+        }
+    }
+}
+
+impl From<Option<SocketAddr>> for SlotAddr {
+    fn from(addr: Option<SocketAddr>) -> Self {
+        match addr {
+            None => SlotAddr::NONE,
+            Some(SocketAddr::V4(v4)) => {
+                let [a, b, c, d] = v4.ip().octets();
+                let ip = [a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                SlotAddr {
+                    family: 4,
+                    port: v4.port(),
+                    ip,
+                    flowinfo: 0,
+                    scope_id: 0,
+                }
+            }
+            Some(SocketAddr::V6(v6)) => SlotAddr {
+                family: 6,
+                port: v6.port(),
+                ip: v6.ip().octets(),
+                flowinfo: v6.flowinfo(),
+                scope_id: v6.scope_id(),
+            },
+        }
+    }
+}
+
+/// A connection's TLS summary as its slot keeps it: `Option<TlsInfo>` would put its "none" in
+/// a `bool`'s spare values (non-zero); here "none" is a null version, so all zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotTls {
+    version: Option<&'static str>,
+    alpn_http11: bool,
+    resumed: bool,
+}
+
+impl SlotTls {
+    pub(crate) const NONE: SlotTls = SlotTls {
+        version: None,
+        alpn_http11: false,
+        resumed: false,
+    };
+
+    pub(crate) fn get(&self) -> Option<TlsInfo> {
+        self.version.map(|version| TlsInfo {
+            version,
+            alpn_http11: self.alpn_http11,
+            resumed: self.resumed,
+        })
+    }
+}
+
+impl From<Option<TlsInfo>> for SlotTls {
+    fn from(info: Option<TlsInfo>) -> Self {
+        match info {
+            None => SlotTls::NONE,
+            Some(i) => SlotTls {
+                version: Some(i.version),
+                alpn_http11: i.alpn_http11,
+                resumed: i.resumed,
+            },
+        }
+    }
+}
+
 /// One connection slot. Lend the session as many as it may keep open at once (see
 /// [`crate::storage`]); a slot is about 300 bytes without TLS.
 pub struct Connection {
@@ -49,9 +152,9 @@ pub struct Connection {
     pub(crate) last_used: u32,
     /// The request on it went out with `Connection: keep-alive` and the response allowed reuse.
     pub(crate) reusable: bool,
-    pub(crate) remote: Option<SocketAddr>,
-    pub(crate) local: Option<SocketAddr>,
-    pub(crate) tls_info: Option<TlsInfo>,
+    pub(crate) remote: SlotAddr,
+    pub(crate) local: SlotAddr,
+    pub(crate) tls_info: SlotTls,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::TlsBox>,
 }
@@ -86,9 +189,9 @@ impl Connection {
             host_len: 0,
             last_used: 0,
             reusable: false,
-            remote: None,
-            local: None,
-            tls_info: None,
+            remote: SlotAddr::NONE,
+            local: SlotAddr::NONE,
+            tls_info: SlotTls::NONE,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -124,9 +227,9 @@ impl Connection {
         self.port = url.port();
         self.last_used = now_seq;
         self.reusable = false;
-        self.remote = None;
-        self.local = None;
-        self.tls_info = None;
+        self.remote = SlotAddr::NONE;
+        self.local = SlotAddr::NONE;
+        self.tls_info = SlotTls::NONE;
         #[cfg(feature = "tls")]
         {
             self.tls = None;
@@ -175,4 +278,21 @@ pub(crate) fn slot_for_new(conns: &[Connection], max: usize) -> Result<usize, Op
         .filter(|(_, c)| c.life == Life::Idle)
         .min_by_key(|(_, c)| c.last_used)
         .map(|(i, _)| i))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slot_addresses_round_trip() {
+        use core::net::{SocketAddr, SocketAddrV6};
+        let v6 = SocketAddr::V6(SocketAddrV6::new(
+            [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1].into(),
+            443,
+            7,
+            3,
+        ));
+        for addr in [None, Some(SocketAddr::from(([192, 0, 2, 1], 80))), Some(v6)] {
+            assert_eq!(super::SlotAddr::from(addr).get(), addr);
+        }
+    }
 }

@@ -3,6 +3,13 @@
 //! word-at-a-time test (the classic "has a zero byte" bit trick, in safe code) skips most of the
 //! work that a byte loop would do. Flash matters too: this is a few dozen instructions, not a
 //! `memchr` dependency.
+//!
+//! Only where it pays: [`FAVOUR_SPEED`] is on for 64-bit targets (phones, hosts, test rigs). A
+//! 32-bit microcontroller has no 64-bit ALU and little flash, so there the byte loops stay.
+
+/// Whether the engine takes its larger, faster forms (word-at-a-time scans, the IMF-fixdate
+/// fast path): on 64-bit targets. 32-bit targets keep the smallest code.
+pub(crate) const FAVOUR_SPEED: bool = cfg!(target_pointer_width = "64");
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -42,11 +49,17 @@ fn find_by<const N: usize>(hay: &[u8], bytes: [u8; N], is: impl Fn(u8) -> bool) 
 
 /// The first `a` or `b` in `hay`.
 pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    if !FAVOUR_SPEED {
+        return hay.iter().position(|&x| x == a || x == b);
+    }
     find_by(hay, [a, b], |x| x == a || x == b)
 }
 
 /// The first `a` in `hay`.
 pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
+    if !FAVOUR_SPEED {
+        return hay.iter().position(|&x| x == a);
+    }
     find_by(hay, [a], |x| x == a)
 }
 
@@ -59,6 +72,9 @@ fn has_below(word: u64, n: u8) -> bool {
 /// Whether `hay` holds a tab, CR or LF (which URL parsing removes, WHATWG-style).
 pub(crate) fn has_tab_or_newline(hay: &[u8]) -> bool {
     let is = |b: u8| matches!(b, b'\t' | b'\r' | b'\n');
+    if !FAVOUR_SPEED {
+        return hay.iter().any(|&b| is(b));
+    }
     let mut chunks = hay.chunks_exact(8);
     for chunk in chunks.by_ref() {
         let mut w = [0u8; 8];
@@ -73,6 +89,11 @@ pub(crate) fn has_tab_or_newline(hay: &[u8]) -> bool {
 
 /// The first byte of `hay` that ends a JSON string's plain run: `"`, `\` or a control byte.
 pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
+    if !FAVOUR_SPEED {
+        return hay
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+    }
     let mut at = 0;
     let mut chunks = hay.chunks_exact(8);
     for chunk in chunks.by_ref() {

@@ -873,7 +873,7 @@ impl<'a> Session<'a> {
             self.core.info.timings.tls_ms = Some(took);
             self.core.info.tls = info;
             if let Some(c) = self.core.conns.get_mut(slot) {
-                c.tls_info = info;
+                c.tls_info = info.into();
             }
             self.core.counters.tls_handshakes = self.core.counters.tls_handshakes.saturating_add(1);
             if info.is_some_and(|i| i.resumed) {
@@ -1289,9 +1289,9 @@ impl Core<'_> {
                     c.last_used = seq;
                     self.info.reused = true;
                     self.info.conn = c.id;
-                    self.info.remote = c.remote;
-                    self.info.local = c.local;
-                    self.info.tls = c.tls_info;
+                    self.info.remote = c.remote.get();
+                    self.info.local = c.local.get();
+                    self.info.tls = c.tls_info.get();
                 }
                 self.begin_request();
                 return Ok(None);
@@ -1345,8 +1345,8 @@ impl Core<'_> {
         let https = match self.conns.get_mut(slot) {
             Some(c) => {
                 c.life = Life::Busy;
-                c.remote = info.remote;
-                c.local = info.local;
+                c.remote = info.remote.into();
+                c.local = info.local.into();
                 c.scheme == Scheme::Https
             }
             None => false,
