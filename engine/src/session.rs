@@ -845,7 +845,11 @@ impl<'a> Session<'a> {
         let plaintext = tls.take_plaintext();
         if let Some(tap) = self.core.tap.as_mut() {
             tap(Tap::Decrypted {
-                conn: self.core.conns.get(slot).map_or(ConnId::default(), |c| c.id),
+                conn: self
+                    .core
+                    .conns
+                    .get(slot)
+                    .map_or(ConnId::default(), |c| c.id),
                 bytes: &plaintext,
                 handshake_done: done,
                 peer_closed,
