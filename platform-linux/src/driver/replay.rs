@@ -603,9 +603,19 @@ impl Run<'_> {
                 summary(f).as_bytes(),
             ),
         };
-        result.map(|(what, offset, e, f)| {
-            self.diverge(session, line, expected.conn(), offset, &what, &e, &f)
-        })
+        // A request has no connection of its own: it goes out on the next `Transmit`'s.
+        let conn = expected.conn().or_else(|| {
+            self.rec
+                .events
+                .get(line.saturating_sub(3)..)
+                .unwrap_or_default()
+                .iter()
+                .find_map(|e| match e {
+                    Event::Transmit { conn, .. } => Some(*conn),
+                    _ => None,
+                })
+        });
+        result.map(|(what, offset, e, f)| self.diverge(session, line, conn, offset, &what, &e, &f))
     }
 
     #[allow(clippy::too_many_arguments)]
