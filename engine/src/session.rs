@@ -868,6 +868,18 @@ impl<'a> Session<'a> {
         let info = tls.info();
         let peer_closed = tls.peer_closed();
         let plaintext = tls.take_plaintext();
+        if let Some(tap) = self.core.tap.as_mut() {
+            tap(Tap::Decrypted {
+                conn: self
+                    .core
+                    .conns
+                    .get(slot)
+                    .map_or(ConnId::default(), |c| c.id),
+                bytes: &plaintext,
+                handshake_done: done,
+                peer_closed,
+            });
+        }
         if self.core.state == State::Handshaking && done {
             let took = millis_u32(self.core.now.saturating_since(self.core.phase_started));
             self.core.info.timings.tls_ms = Some(took);
@@ -1556,9 +1568,19 @@ impl Core<'_> {
     /// that decrypts to data, or any plain data, means the connection cannot be trusted.
     fn on_idle_bytes(&mut self, slot: usize, bytes: &[u8]) {
         #[cfg(feature = "tls")]
+        let id = self.conns.get(slot).map_or(ConnId::default(), |c| c.id);
+        #[cfg(feature = "tls")]
         if let Some(tls) = self.conns.get_mut(slot).and_then(|c| c.tls.as_mut()) {
             let ok = tls.receive(bytes).is_ok() && !tls.peer_closed();
             let plaintext = tls.take_plaintext();
+            if let Some(tap) = self.tap.as_mut() {
+                tap(Tap::Decrypted {
+                    conn: id,
+                    bytes: &plaintext,
+                    handshake_done: tls.handshake_done(),
+                    peer_closed: tls.peer_closed(),
+                });
+            }
             let clean = ok && plaintext.is_empty();
             tls.return_plaintext(plaintext);
             if !clean {

@@ -184,6 +184,19 @@ pub enum Tap<'t> {
         /// The head.
         head: &'t [u8],
     },
+    /// What one `Received` on a TLS connection decrypted to (empty while the handshake runs),
+    /// and the TLS state after it: what a recorder keeps so a chain over https can be replayed
+    /// (the driver only ever sees ciphertext).
+    Decrypted {
+        /// The connection.
+        conn: ConnId,
+        /// The plaintext.
+        bytes: &'t [u8],
+        /// Whether the handshake is done.
+        handshake_done: bool,
+        /// Whether the server has sent `close_notify`.
+        peer_closed: bool,
+    },
 }
 
 /// Hop records to put in the envelope's `debug` object: a slice of records, the bounded

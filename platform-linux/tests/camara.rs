@@ -293,3 +293,32 @@ fn camara_command_line_mistakes_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CAMARA_CLIENT_ID"));
 }
+
+#[test]
+fn camara_device_step_recorded_replays_with_the_operator_gone() {
+    let file = tempfile_path::Path::write("camara.jsonl", "");
+    let (device, code) = {
+        let sim = Simulator::start(SimConfig::default()).unwrap();
+        let path = file.0.display().to_string();
+        // Secrets kept, so the replayed envelope is the printed one byte for byte (redacted, the
+        // code would be a placeholder of its length).
+        let r = camara(&sim, OWNER, &["--record", &path, "--record-secrets"]);
+        assert_eq!(r.code, 0, "{}", r.text);
+        (r.json["device"].clone(), r.code)
+    };
+    let recording = std::fs::read_to_string(&file.0).unwrap();
+    assert!(recording.contains("\"require_https\":true"), "{recording}");
+    assert!(recording.contains("\"expected_state\""), "{recording}");
+    let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+        .args(["replay", &file.0.display().to_string()])
+        .output()
+        .unwrap();
+    let replayed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(replayed, device);
+}

@@ -9,7 +9,10 @@ use clap::Args;
 use phonecheck_engine::Policy;
 
 use super::output::{json_string, out, STDOUT_CLOSED};
-use super::{backend_failure, backend_options, base_policy, device_options, open_with, NetArgs};
+use super::{
+    backend_failure, backend_options, base_policy, device_options, discard_outputs,
+    prepare_outputs, run_device, NetArgs,
+};
 use crate::driver::exit_code;
 use crate::flow::backend::Backend;
 use crate::flow::camara::{self, CamaraClient, CamaraFlow, DEFAULT_PURPOSE};
@@ -85,6 +88,9 @@ pub(super) fn camara(args: CamaraArgs) -> i32 {
         token_url: args.token_url.clone(),
         verify_url: args.verify_url.clone(),
     };
+    if let Err(status) = prepare_outputs(&args.net, "camara") {
+        return status;
+    }
     let ca = args.net.cacert.as_ref().map(|c| c.pem.clone());
     let backend = match Backend::with_options("", &backend_options(&args.net, ca)) {
         Ok(b) => b,
@@ -109,9 +115,12 @@ pub(super) fn camara(args: CamaraArgs) -> i32 {
         ) {
             Ok(mut opts) => {
                 opts.expected_state = Some(auth.state.clone());
-                open_with(&opts, net.verbose)
+                run_device(net, &opts)
             }
-            Err(report) => report,
+            Err(report) => {
+                discard_outputs(net, "the check did not start");
+                report
+            }
         }
     });
     match outcome {

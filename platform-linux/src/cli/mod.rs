@@ -19,7 +19,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
 
 use crate::driver::mux::{run_many, MuxOptions};
-use crate::driver::{exit_code, failure, run_check, run_check_with_tap, CheckOptions, Report};
+use crate::driver::record::{Recorder, Recording};
+use crate::driver::replay::{replay, ReplayError};
+use crate::driver::{
+    exit_code, failure, run_check, run_check_recorded, run_check_with_tap, CheckOptions, Report,
+};
 use crate::flow::backend::{Backend, BackendError, BackendOptions};
 use crate::net::dns::{parse_dns_server, Override, Resolver};
 use crate::net::iface::{discover, preflight, Candidate, SystemPaths};
@@ -42,6 +46,7 @@ Exit status:
   8  the PhoneCheck API refused a backend call (credentials, validation): see error_description
   9  state_mismatch: `camara` only: the redirect_uri came back with another state
  10  interaction_required: `camara` only: the operator showed a consent or login page
+ 11  `replay` only: the engine no longer does what the recording says (where: on stderr)
  22  --fail: the final HTTP status was not 2xx
 With --repeat, --concurrency or --batch: 0 when every check succeeded, 1 otherwise.";
 
@@ -76,6 +81,9 @@ enum Command {
     },
     /// Print the manual page (roff) to stdout: `phonecheck man > phonecheck.1`.
     Man,
+    /// Replay a recording (from --record) offline through the engine: print the envelope the
+    /// recorded run printed, or, when the engine now behaves differently, where (exit 11).
+    Replay(ReplayArgs),
     /// Run the whole flow against a local simulator: a match, then a mismatch (--camara: the
     /// CAMARA NumberVerification flow).
     #[cfg(feature = "simulator")]
@@ -196,6 +204,23 @@ struct NetArgs {
     /// Development only: do NOT pin sockets; traffic follows the default route.
     #[arg(long)]
     unpinned: bool,
+    /// Record the device step (bytes each way, timings, connection events, the check's inputs)
+    /// to FILE, for `phonecheck replay`; secrets redacted (docs/recording.md). One check only.
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
+    /// Keep cookie values, codes and secret query values in --record and --har files (the
+    /// access token is never kept).
+    #[arg(long)]
+    record_secrets: bool,
+    /// Write the device step as an HTTP Archive (HAR 1.2) to FILE. One check only.
+    #[arg(long, value_name = "FILE")]
+    har: Option<std::path::PathBuf>,
+}
+
+impl NetArgs {
+    fn recording(&self) -> bool {
+        self.record.is_some() || self.har.is_some()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +247,18 @@ struct OpenArgs {
     fail: bool,
     #[command(flatten)]
     many: ManyArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The recording.
+    file: std::path::PathBuf,
+    /// Also write the recorded chain as an HTTP Archive (HAR 1.2) to FILE.
+    #[arg(long, value_name = "FILE")]
+    har: Option<std::path::PathBuf>,
+    /// Print a progress line per replayed hop to stderr.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Debug, Args)]
@@ -288,7 +325,17 @@ pub fn main() -> i32 {
                 }
             }
             if args.many.is_batch() {
+                if args.net.recording() {
+                    eprintln!(
+                        "phonecheck open: --record and --har record one check; \
+                         drop --repeat and --concurrency"
+                    );
+                    return 2;
+                }
                 return open_many(&args, policy);
+            }
+            if let Err(status) = prepare_outputs(&args.net, "open") {
+                return status;
             }
             let report = run(
                 &args.net,
@@ -309,6 +356,9 @@ pub fn main() -> i32 {
                 .clone()
                 .unwrap_or_else(|| region_base(args.region));
             let url = format!("{}/coverage/v0.1/device_ip", base.trim_end_matches('/'));
+            if let Err(status) = prepare_outputs(&args.net, "coverage") {
+                return status;
+            }
             let report = run(
                 &args.net,
                 url,
@@ -344,6 +394,7 @@ pub fn main() -> i32 {
         }
         Command::Check(args) => check(args),
         Command::Camara(args) => camara::camara(args),
+        Command::Replay(args) => replay_command(&args),
         #[cfg(feature = "simulator")]
         Command::Demo(args) if args.camara => demo::demo_camara(!args.quiet),
         Command::Demo(args) => demo::demo(!args.quiet),
@@ -391,6 +442,12 @@ fn check(args: CheckArgs) -> i32 {
             return 2;
         }
     };
+    if (args.batch.is_some() || args.many.is_batch()) && args.net.recording() {
+        eprintln!(
+            "phonecheck check: --record and --har record one check; drop --batch and --repeat"
+        );
+        return 2;
+    }
     let base = args
         .api_base
         .clone()
@@ -413,6 +470,9 @@ fn check(args: CheckArgs) -> i32 {
     }
     if args.batch.is_some() || args.many.is_batch() {
         return check_many(&args, &backend, &numbers);
+    }
+    if let Err(status) = prepare_outputs(&args.net, "check") {
+        return status;
     }
     let net = &args.net;
     let phone = numbers.first().cloned().unwrap_or_default();
@@ -874,20 +934,21 @@ fn read_cacert(net: &NetArgs) -> Result<Option<Vec<u8>>, Report> {
     Ok(net.cacert.as_ref().map(|c| c.pem.clone()))
 }
 
-/// Runs a device step with the progress flags applied.
-fn open_with(opts: &CheckOptions, verbose: u8) -> Report {
+/// Runs a device step with the progress flags applied, recording it when asked.
+fn open_with(opts: &CheckOptions, verbose: u8, recorder: Option<&mut Recorder>) -> Report {
     let raw = opts.policy.raw_trace;
     let mut show_heads = |tap: phonecheck_engine::Tap<'_>| output::show_head(tap, raw);
-    run_check_with_tap(
-        opts,
-        &mut |hop| {
-            if verbose > 0 {
-                eprintln!("{}", progress_line(hop));
-            }
-        },
-        (verbose > 1)
-            .then_some(&mut show_heads as &mut (dyn FnMut(phonecheck_engine::Tap<'_>) + Send)),
-    )
+    let mut on_hop = |hop: phonecheck_engine::HopRecord<'_>| {
+        if verbose > 0 {
+            eprintln!("{}", progress_line(hop));
+        }
+    };
+    let tap = (verbose > 1)
+        .then_some(&mut show_heads as &mut (dyn FnMut(phonecheck_engine::Tap<'_>) + Send));
+    match recorder {
+        Some(r) => run_check_recorded(opts, &mut on_hop, tap, r),
+        None => run_check_with_tap(opts, &mut on_hop, tap),
+    }
 }
 
 fn run(
@@ -898,10 +959,113 @@ fn run(
     redirect_url: Option<String>,
 ) -> Report {
     match device_options(net, url, policy, access_token, redirect_url) {
-        Ok(opts) => open_with(&opts, net.verbose),
-        Err(report) => report,
+        Ok(opts) => run_device(net, &opts),
+        Err(report) => {
+            discard_outputs(net, "the check did not start");
+            report
+        }
     }
 }
+
+/// Runs a device step from its options, recording it when the flags ask for it.
+fn run_device(net: &NetArgs, opts: &CheckOptions) -> Report {
+    if !net.recording() {
+        return open_with(opts, net.verbose, None);
+    }
+    let mut recorder = Recorder::new(opts, net.record_secrets);
+    let report = open_with(opts, net.verbose, Some(&mut recorder));
+    save_outputs(net, &recorder.finish());
+    report
+}
+
+/// Creates the --record and --har files before anything runs, so a path that cannot be
+/// written is a command-line error (exit 2) and not a check lost.
+fn prepare_outputs(net: &NetArgs, command: &str) -> Result<(), i32> {
+    for (flag, path) in [("--record", &net.record), ("--har", &net.har)] {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::File::create(path) {
+                eprintln!("phonecheck {command}: {flag} {}: {e}", path.display());
+                return Err(2);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Nothing was recorded: the files made by [`prepare_outputs`] go again.
+fn discard_outputs(net: &NetArgs, why: &str) {
+    for path in [&net.record, &net.har].into_iter().flatten() {
+        let _ = std::fs::remove_file(path);
+        eprintln!("phonecheck: {} not written: {why}", path.display());
+    }
+}
+
+fn save_outputs(net: &NetArgs, recording: &Recording) {
+    if let Some(path) = &net.record {
+        if let Err(e) = recording.write(path) {
+            eprintln!("phonecheck: --record {e}");
+        }
+    }
+    if let Some(path) = &net.har {
+        write_har(path, recording);
+    }
+}
+
+fn write_har(path: &std::path::Path, recording: &Recording) {
+    let har = crate::driver::har::from_recording(recording);
+    let text = serde_json::to_string_pretty(&har).unwrap_or_default();
+    if let Err(e) = std::fs::write(path, text + "\n") {
+        eprintln!("phonecheck: --har {}: {e}", path.display());
+    }
+}
+
+/// `replay`: exit 2 for a recording that cannot be read, 11 for a divergence, else the exit
+/// status the recorded envelope gives.
+fn replay_command(args: &ReplayArgs) -> i32 {
+    let recording = match Recording::read(&args.file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("phonecheck replay: {}: {e}", args.file.display());
+            return 2;
+        }
+    };
+    if let Some(path) = &args.har {
+        write_har(path, &recording);
+    }
+    let replayed = match replay(&recording) {
+        Ok(r) => r,
+        Err(e @ ReplayError::TlsPeer(_)) => {
+            eprintln!("phonecheck replay: {e}");
+            return 6;
+        }
+        Err(e) => {
+            eprintln!("phonecheck replay: {}: {e}", args.file.display());
+            return 2;
+        }
+    };
+    if let Some(d) = &replayed.divergence {
+        eprintln!("phonecheck replay: {d}");
+        return EXIT_DIVERGED;
+    }
+    let Some(report) = replayed.report else {
+        return EXIT_DIVERGED;
+    };
+    if args.verbose > 0 {
+        for hop in &report.hops {
+            eprintln!(
+                "{}",
+                progress_line(phonecheck_engine::HopRecord {
+                    url: &hop.url,
+                    info: &hop.info,
+                })
+            );
+        }
+    }
+    emit(&report)
+}
+
+/// `replay`: the engine did not do what the recording says.
+const EXIT_DIVERGED: i32 = 11;
 
 fn interfaces(args: InterfacesArgs) -> i32 {
     let paths = SystemPaths::default();

@@ -75,6 +75,8 @@ pub fn show_head(tap: Tap<'_>, raw: bool) {
     let (hop, mark, bytes) = match tap {
         Tap::Request { hop, bytes } => (hop, '>', bytes),
         Tap::ResponseHead { hop, head } => (hop, '<', head),
+        // Decrypted bytes are for a recorder; the heads above already show them.
+        Tap::Decrypted { .. } => return,
     };
     let text = String::from_utf8_lossy(bytes);
     for line in text.split("\r\n").filter(|l| !l.is_empty()) {

@@ -26,7 +26,8 @@ use phonecheck_engine::{
 };
 use socket2::Socket;
 
-use super::{finish, start, CheckOptions, Clock, KeptHop, Report, CONNECTION_STAGGER};
+use super::record::{Recorder, TRANSMIT_BUFFER};
+use super::{finish, start_at, CheckOptions, Clock, KeptHop, Report, CONNECTION_STAGGER};
 use crate::net::socket::{classify, connect_race, poll_timeout, ConnectError};
 
 /// Runs one check; `on_hop` hears about each hop as it ends.
@@ -40,18 +41,66 @@ pub fn run_check_with_tap(
     on_hop: &mut dyn FnMut(HopRecord<'_>),
     tap: Option<&mut (dyn FnMut(Tap<'_>) + Send)>,
 ) -> Report {
+    run(opts, on_hop, tap, None)
+}
+
+/// [`run_check_with_tap`], with every output, input and tap event copied into `recorder`
+/// (then [`Recorder::finish`] gives the recording). What goes on the wire is the same.
+pub fn run_check_recorded(
+    opts: &CheckOptions,
+    on_hop: &mut dyn FnMut(HopRecord<'_>),
+    tap: Option<&mut (dyn FnMut(Tap<'_>) + Send)>,
+    recorder: &mut Recorder,
+) -> Report {
+    run(opts, on_hop, tap, Some(recorder))
+}
+
+fn run(
+    opts: &CheckOptions,
+    on_hop: &mut dyn FnMut(HopRecord<'_>),
+    mut tap: Option<&mut (dyn FnMut(Tap<'_>) + Send)>,
+    mut rec: Option<&mut Recorder>,
+) -> Report {
     let clock = Clock(StdInstant::now());
+    // The session has one tap: the recorder's sink and the caller's share it.
+    let sink = rec.as_ref().map(|r| r.sink());
+    let tapping = sink.is_some() || tap.is_some();
+    let mut both = move |t: Tap<'_>| {
+        if let Some(sink) = &sink {
+            sink.push(t);
+        }
+        if let Some(tap) = tap.as_mut() {
+            tap(t);
+        }
+    };
     let mut storage = Box::new(Hosted::new());
     let mut slot = None;
-    let session = match start(&mut slot, storage.buffers(), opts, clock) {
+    let begun = clock.now();
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok();
+    let session = match start_at(&mut slot, storage.buffers(), opts, begun, wall) {
         Ok(s) => s,
         Err((e, _)) => {
             let label = opts.network.label();
-            return super::failure(e.code(), &e.to_string(), label.as_deref());
+            let report = super::failure(e.code(), &e.to_string(), label.as_deref());
+            if let Some(r) = rec {
+                let extra: Vec<(&str, &str)> = label
+                    .as_deref()
+                    .map(|l| ("interface", l))
+                    .into_iter()
+                    .collect();
+                r.started(begun, wall.map(|d| d.as_millis() as u64));
+                r.end(&report.envelope, &extra);
+            }
+            return report;
         }
     };
-    if let Some(tap) = tap {
-        session.set_tap(tap);
+    if tapping {
+        session.set_tap(&mut both);
+    }
+    if let Some(r) = rec.as_deref_mut() {
+        r.started(begun, wall.map(|d| d.as_millis() as u64));
     }
     let mut driver = Driver {
         opts,
@@ -61,10 +110,13 @@ pub fn run_check_with_tap(
         hops: Vec::new(),
         failed_dns: (ConnId::default(), None),
     };
-    let mut out = vec![0u8; 16 * 1024];
+    let mut out = vec![0u8; TRANSMIT_BUFFER];
     let mut rbuf = vec![0u8; 16 * 1024];
     loop {
         let output = session.poll_output(&mut out);
+        if let Some(r) = rec.as_deref_mut() {
+            r.output(&output, &out);
+        }
         let (conn, step) = match output {
             Output::Connect {
                 conn, host, port, ..
@@ -117,7 +169,15 @@ pub fn run_check_with_tap(
             Step::Timeout => Input::Timeout,
             Step::Failed(error) => Input::TransportFailed { conn, error },
         };
+        if let Some(r) = rec.as_deref_mut() {
+            let dns = (driver.failed_dns.0 == conn).then_some(driver.failed_dns.1);
+            // Recorded before it is applied: the taps it causes follow it.
+            r.input(now, &input, dns.flatten());
+        }
         session.handle_input(now, input);
+        if let Some(r) = rec.as_deref_mut() {
+            r.taps();
+        }
     }
     let label = opts.network.label();
     let failed = session.outcome().is_some_and(|o| o.is_err());
@@ -129,13 +189,17 @@ pub fn run_check_with_tap(
         extra.push(("interface", name));
     }
     let hops = std::mem::take(&mut driver.hops);
-    finish(
+    let report = finish(
         session,
         hops,
         opts.device_info.as_deref(),
         &extra,
         clock.0.elapsed(),
-    )
+    );
+    if let Some(r) = rec {
+        r.end(&report.envelope, &extra);
+    }
+    report
 }
 
 /// What the driver did in answer to one output.

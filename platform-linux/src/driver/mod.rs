@@ -14,7 +14,10 @@
 //! fields are read from the engine's completion, not from JSON.
 
 pub mod blocking;
+pub mod har;
 pub mod mux;
+pub mod record;
+pub mod replay;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,7 +29,7 @@ use phonecheck_engine::{
 };
 use socket2::{Domain, Socket};
 
-pub use blocking::{run_check, run_check_with_tap};
+pub use blocking::{run_check, run_check_recorded, run_check_with_tap};
 
 use crate::net::socket::SocketError;
 
@@ -260,11 +263,31 @@ pub(crate) fn start<'a, 's>(
         Option<phonecheck_engine::Buffers<'a>>,
     ),
 > {
-    let start = clock.now();
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok();
+    start_at(slot, buffers, opts, clock.now(), wall)
+}
+
+/// [`start`] at a given engine time and wall clock (a recorder notes both).
+#[allow(clippy::type_complexity)]
+pub(crate) fn start_at<'a, 's>(
+    slot: &'s mut Option<Session<'a>>,
+    buffers: phonecheck_engine::Buffers<'a>,
+    opts: &CheckOptions,
+    start: phonecheck_engine::Instant,
+    wall: Option<Duration>,
+) -> Result<
+    &'s mut Session<'a>,
+    (
+        phonecheck_engine::Error,
+        Option<phonecheck_engine::Buffers<'a>>,
+    ),
+> {
     let session = Session::try_new_in(slot, buffers, opts.url.as_bytes(), opts.policy, start)
         .map_err(|(e, b)| (e, Some(b)))?;
     session.set_tls(opts.tls.clone());
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+    if let Some(d) = wall {
         session.set_wall_clock(phonecheck_engine::WallClock {
             at: start,
             unix_secs: d.as_secs(),
