@@ -22,18 +22,16 @@ fn has(word: u64, splat: u64) -> bool {
     x.wrapping_sub(LO) & !x & HI != 0
 }
 
-/// The index of the first byte of `hay` for which `is` holds, where `is` is true only for the
-/// bytes in `bytes` (at most three; the word test screens for those, `is` decides).
+/// The index of the first byte of `hay` for which `is` holds. `may_hold` screens eight bytes
+/// at a time: it must be true for every word holding such a byte (it may be true for others).
 #[inline(always)]
-fn find_by<const N: usize>(hay: &[u8], bytes: [u8; N], is: impl Fn(u8) -> bool) -> Option<usize> {
-    let splats = bytes.map(|b| LO.wrapping_mul(u64::from(b)));
+fn find_by(hay: &[u8], may_hold: impl Fn(u64) -> bool, is: impl Fn(u8) -> bool) -> Option<usize> {
     let mut at = 0;
     let mut chunks = hay.chunks_exact(8);
     for chunk in chunks.by_ref() {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(w);
-        if splats.iter().any(|&s| has(word, s)) {
+        if may_hold(u64::from_le_bytes(w)) {
             if let Some(i) = chunk.iter().position(|&b| is(b)) {
                 return Some(at + i);
             }
@@ -47,12 +45,17 @@ fn find_by<const N: usize>(hay: &[u8], bytes: [u8; N], is: impl Fn(u8) -> bool) 
         .map(|i| at + i)
 }
 
+fn splat(b: u8) -> u64 {
+    LO.wrapping_mul(u64::from(b))
+}
+
 /// The first `a` or `b` in `hay`.
 pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
     if !FAVOUR_SPEED {
         return hay.iter().position(|&x| x == a || x == b);
     }
-    find_by(hay, [a, b], |x| x == a || x == b)
+    let (sa, sb) = (splat(a), splat(b));
+    find_by(hay, |w| has(w, sa) || has(w, sb), |x| x == a || x == b)
 }
 
 /// The first `a` in `hay`.
@@ -60,7 +63,8 @@ pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
     if !FAVOUR_SPEED {
         return hay.iter().position(|&x| x == a);
     }
-    find_by(hay, [a], |x| x == a)
+    let sa = splat(a);
+    find_by(hay, |w| has(w, sa), |x| x == a)
 }
 
 /// Whether any byte of `word` is below `n` (`n` ≤ 0x80).
@@ -75,52 +79,22 @@ pub(crate) fn has_tab_or_newline(hay: &[u8]) -> bool {
     if !FAVOUR_SPEED {
         return hay.iter().any(|&b| is(b));
     }
-    let mut chunks = hay.chunks_exact(8);
-    for chunk in chunks.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        // All three are below 0x0E; a word without such a byte needs no closer look.
-        if has_below(u64::from_le_bytes(w), 0x0E) && chunk.iter().any(|&b| is(b)) {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&b| is(b))
+    // All three are below 0x0E; a word without such a byte needs no closer look.
+    find_by(hay, |w| has_below(w, 0x0E), is).is_some()
 }
 
 /// The first byte of `hay` that ends a JSON string's plain run: `"`, `\` or a control byte.
 pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
+    let is = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
     if !FAVOUR_SPEED {
-        return hay
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        return hay.iter().position(|&b| is(b));
     }
-    let mut at = 0;
-    let mut chunks = hay.chunks_exact(8);
-    for chunk in chunks.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(w);
-        // A byte below 0x20 gives a borrow when 0x20 is taken from it (bytes ≥ 0x80 are ruled
-        // out by `!word`).
-        let control = has_below(word, 0x20);
-        if control
-            || has(word, LO.wrapping_mul(u64::from(b'"')))
-            || has(word, LO.wrapping_mul(u64::from(b'\\')))
-        {
-            if let Some(i) = chunk
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            {
-                return Some(at + i);
-            }
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|i| at + i)
+    let (quote, backslash) = (splat(b'"'), splat(b'\\'));
+    find_by(
+        hay,
+        |w| has_below(w, 0x20) || has(w, quote) || has(w, backslash),
+        is,
+    )
 }
 
 #[cfg(test)]

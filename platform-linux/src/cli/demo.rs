@@ -24,17 +24,11 @@ use crate::net::{linux_policy, LinuxNetwork};
 /// Runs the demo; returns the exit status (0 when the match and the mismatch came out right).
 pub fn demo(show_hops: bool) -> i32 {
     let started = Instant::now();
-    let sim = match Simulator::start(SimConfig::default()) {
-        Ok(sim) => sim,
-        Err(e) => {
-            eprintln!("phonecheck demo: cannot start the simulator: {e}");
-            return 6;
-        }
-    };
-    say!("phonecheck demo: the three PhoneCheck steps against a local simulator\n");
-    if !print_sim(&sim) {
-        return super::output::STDOUT_CLOSED;
-    }
+    let sim =
+        match start_sim("phonecheck demo: the three PhoneCheck steps against a local simulator") {
+            Ok(sim) => sim,
+            Err(status) => return status,
+        };
 
     // The backend reaches the API by address: the certificate names 127.0.0.1 too.
     let backend_base = format!("https://{}", sim.api_addr);
@@ -53,13 +47,7 @@ pub fn demo(show_hops: bool) -> i32 {
         eprintln!("phonecheck demo: {e}");
         return 6;
     }
-    let owner = sim
-        .config
-        .subscribers
-        .values()
-        .next()
-        .cloned()
-        .unwrap_or_default();
+    let owner = owner(&sim);
     let cases = [
         (owner.as_str(), "owns the data session", true),
         ("+447700900002", "does not own the data session", false),
@@ -113,37 +101,23 @@ pub fn demo(show_hops: bool) -> i32 {
     for line in served {
         say!("  {line}");
     }
-    say!(
-        "\n{} in {} ms",
-        if all_right {
-            "demo ok: match for the owner, no match for the other number"
-        } else {
-            "demo FAILED"
-        },
-        started.elapsed().as_millis()
-    );
-    if all_right {
-        0
-    } else {
-        1
-    }
+    verdict(
+        all_right,
+        "demo ok: match for the owner, no match for the other number",
+        started,
+    )
 }
 
 /// `phonecheck demo --camara`: CAMARA NumberVerification against the simulator's operator;
 /// returns 0 when the owner is verified and another number is not.
 pub fn demo_camara(show_hops: bool) -> i32 {
     let started = Instant::now();
-    let sim = match Simulator::start(SimConfig::default()) {
+    let sim = match start_sim(
+        "phonecheck demo --camara: CAMARA NumberVerification against a local simulator",
+    ) {
         Ok(sim) => sim,
-        Err(e) => {
-            eprintln!("phonecheck demo: cannot start the simulator: {e}");
-            return 6;
-        }
+        Err(status) => return status,
     };
-    say!("phonecheck demo --camara: CAMARA NumberVerification against a local simulator\n");
-    if !print_sim(&sim) {
-        return super::output::STDOUT_CLOSED;
-    }
     let client = sim_camara_client(&sim);
     let backend = match sim_backend(&sim) {
         Ok(b) => b,
@@ -152,13 +126,7 @@ pub fn demo_camara(show_hops: bool) -> i32 {
             return 6;
         }
     };
-    let owner = sim
-        .config
-        .subscribers
-        .values()
-        .next()
-        .cloned()
-        .unwrap_or_default();
+    let owner = owner(&sim);
     let cases = [
         (owner.as_str(), "owns the data session", true),
         ("+447700900002", "does not own the data session", false),
@@ -203,20 +171,44 @@ pub fn demo_camara(show_hops: bool) -> i32 {
             }
         }
     }
+    verdict(
+        all_right,
+        "demo ok: verified for the owner, not for the other number",
+        started,
+    )
+}
+
+/// Starts the simulator and prints its title and addresses; the exit status if it cannot.
+fn start_sim(title: &str) -> Result<Simulator, i32> {
+    let sim = Simulator::start(SimConfig::default()).map_err(|e| {
+        eprintln!("phonecheck demo: cannot start the simulator: {e}");
+        6
+    })?;
+    let _ = out(title) && out("");
+    if !print_sim(&sim) {
+        return Err(super::output::STDOUT_CLOSED);
+    }
+    Ok(sim)
+}
+
+/// The number the simulated operator knows for this machine's data session.
+fn owner(sim: &Simulator) -> String {
+    sim.config
+        .subscribers
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The demo's last line and exit status.
+fn verdict(all_right: bool, ok: &str, started: Instant) -> i32 {
     say!(
         "\n{} in {} ms",
-        if all_right {
-            "demo ok: verified for the owner, not for the other number"
-        } else {
-            "demo FAILED"
-        },
+        if all_right { ok } else { "demo FAILED" },
         started.elapsed().as_millis()
     );
-    if all_right {
-        0
-    } else {
-        1
-    }
+    i32::from(!all_right)
 }
 
 /// The first 100 characters of a long URL, for a progress line.

@@ -159,7 +159,7 @@ fn entry(rec: &Recording, record: &Value, ended_at: u64, next_url: Option<&str>)
         .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
         .map(|a| a.ip().to_string());
     let mut entry = json!({
-        "startedDateTime": iso8601(started_ms),
+        "startedDateTime": super::utc_timestamp(started_ms),
         "time": time,
         "request": {
             "method": method,
@@ -267,38 +267,19 @@ fn set_cookie(value: &str) -> Option<Value> {
     Some(cookie)
 }
 
-/// Milliseconds since the epoch as ISO 8601 in UTC (`2024-05-01T12:00:00.123Z`).
-fn iso8601(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Days to a civil date (proleptic Gregorian), after H. Hinnant's published algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn dates_are_iso8601_utc() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(iso8601(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(crate::driver::utc_timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            crate::driver::utc_timestamp(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(
+            crate::driver::utc_timestamp(1_700_000_000_000),
+            "2023-11-14T22:13:20.000Z"
+        );
     }
 }

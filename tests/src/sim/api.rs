@@ -18,7 +18,6 @@
 
 use std::time::{Instant, SystemTime};
 
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::http::{Req, Resp};
@@ -116,15 +115,9 @@ fn authorized(req: &Req, state: &State) -> Option<Resp> {
 }
 
 fn token(req: &Req, state: &mut State) -> Resp {
-    let creds = req
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let valid = creds
-        .as_deref()
-        .and_then(|c| c.split_once(':'))
-        .is_some_and(|(id, secret)| state.clients.get(id).is_some_and(|s| s == secret));
+    let valid = req
+        .basic_credentials()
+        .is_some_and(|(id, secret)| state.clients.get(&id).is_some_and(|s| *s == secret));
     if !valid {
         return Resp::problem(401, "Unauthorized", "invalid client credentials");
     }

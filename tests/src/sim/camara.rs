@@ -256,16 +256,10 @@ fn token_error(status: u16, error: &str, description: &str) -> Resp {
 }
 
 fn token(req: &Req, state: &mut State) -> Resp {
-    let creds = req
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let client = creds
-        .as_deref()
-        .and_then(|c| c.split_once(':'))
-        .filter(|(id, secret)| state.clients.get(*id).is_some_and(|s| s == secret))
-        .map(|(id, _)| id.to_string());
+    let client = req
+        .basic_credentials()
+        .filter(|(id, secret)| state.clients.get(id).is_some_and(|s| s == secret))
+        .map(|(id, _)| id);
     let Some(client) = client else {
         return token_error(401, "invalid_client", "client authentication failed");
     };

@@ -39,6 +39,18 @@ pub struct Req {
 }
 
 impl Req {
+    /// The client id and secret of HTTP Basic authentication (RFC 7617), if well formed.
+    pub fn basic_credentials(&self) -> Option<(String, String)> {
+        use base64::Engine as _;
+        let raw = self
+            .header("authorization")?
+            .strip_prefix("Basic ")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())?;
+        let text = String::from_utf8(raw).ok()?;
+        let (id, secret) = text.split_once(':')?;
+        Some((id.to_string(), secret.to_string()))
+    }
+
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
