@@ -36,9 +36,8 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A simulator, and a check created on it through the real API client.
-fn sim_check() -> (Simulator, String) {
-    let sim = Simulator::start(SimConfig::default()).expect("simulator");
+/// The real API client, authenticated against `sim`.
+fn api_client(sim: &Simulator) -> Backend {
     let mut backend = Backend::new(
         &format!("https://{}", sim.api_addr),
         Some(sim.ca_pem.as_bytes()),
@@ -51,7 +50,15 @@ fn sim_check() -> (Simulator, String) {
             "phone_check",
         )
         .unwrap();
-    let check = backend.create_check("+447700900001", None).unwrap();
+    backend
+}
+
+/// A simulator, and a check created on it through the real API client.
+fn sim_check() -> (Simulator, String) {
+    let sim = Simulator::start(SimConfig::default()).expect("simulator");
+    let check = api_client(&sim)
+        .create_check("+447700900001", None)
+        .unwrap();
     (sim, check.check_url)
 }
 
@@ -83,21 +90,9 @@ fn a_simulator_chain_replays_to_the_identical_envelope_with_the_simulator_gone()
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // A second check, recorded with secrets redacted (the default).
-    let check2 = {
-        let mut backend = Backend::new(
-            &format!("https://{}", sim.api_addr),
-            Some(sim.ca_pem.as_bytes()),
-        )
+    let check2 = api_client(&sim)
+        .create_check("+447700900001", None)
         .unwrap();
-        backend
-            .authenticate(
-                &sim.config.client_id,
-                &sim.config.client_secret,
-                "phone_check",
-            )
-            .unwrap();
-        backend.create_check("+447700900001", None).unwrap()
-    };
     let out2 = open_sim(
         &sim,
         &check2.check_url,

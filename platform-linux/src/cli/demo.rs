@@ -47,11 +47,7 @@ pub fn demo(show_hops: bool) -> i32 {
         eprintln!("phonecheck demo: {e}");
         return 6;
     }
-    let owner = owner(&sim);
-    let cases = [
-        (owner.as_str(), "owns the data session", true),
-        ("+447700900002", "does not own the data session", false),
-    ];
+    let cases = cases(&sim);
     let mut all_right = true;
     for (n, (phone, why, expected)) in cases.iter().enumerate() {
         say!("\ncheck {}: {phone} ({why})", n + 1);
@@ -126,11 +122,7 @@ pub fn demo_camara(show_hops: bool) -> i32 {
             return 6;
         }
     };
-    let owner = owner(&sim);
-    let cases = [
-        (owner.as_str(), "owns the data session", true),
-        ("+447700900002", "does not own the data session", false),
-    ];
+    let cases = cases(&sim);
     let mut all_right = true;
     for (n, (phone, why, expected)) in cases.iter().enumerate() {
         say!("\nverify {}: {phone} ({why})", n + 1);
@@ -191,14 +183,24 @@ fn start_sim(title: &str) -> Result<Simulator, i32> {
     Ok(sim)
 }
 
-/// The number the simulated operator knows for this machine's data session.
-fn owner(sim: &Simulator) -> String {
-    sim.config
+/// The two numbers each demo tries: the one the simulated operator knows for this machine's
+/// data session, then another; with why, and the answer expected.
+fn cases(sim: &Simulator) -> [(String, &'static str, bool); 2] {
+    let owner = sim
+        .config
         .subscribers
         .values()
         .next()
         .cloned()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    [
+        (owner, "owns the data session", true),
+        (
+            "+447700900002".to_string(),
+            "does not own the data session",
+            false,
+        ),
+    ]
 }
 
 /// The demo's last line and exit status.
