@@ -124,7 +124,7 @@ pub fn android_policy() -> Policy {
 }
 
 /// The process's device: on Android the NDK and Mozilla's roots; elsewhere the stand-in the
-/// environment describes (see [`crate::standin::env`]).
+/// environment describes (see `standin::env`).
 pub fn device() -> Result<&'static Device, String> {
     static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
     DEVICE

@@ -162,7 +162,7 @@ impl StandIn {
         self.inner().calls.clone()
     }
 
-    /// The device the environment describes (see [`env`]), and the PEM of its trusted roots
+    /// The device the environment describes (see [`mod@env`]), and the PEM of its trusted roots
     /// when one is set. A malformed variable is an error that names it.
     pub fn from_env() -> Result<(StandIn, Option<Vec<u8>>), String> {
         let standin = StandIn::new();
