@@ -36,11 +36,14 @@
 //!  cli/     the `phonecheck` command line (JSON written here, once), batches, the demo
 //! ```
 //!
-//! Each layer uses only the ones above it. Used as a library, turn off the default `simulator`
-//! feature (`default-features = false`): it only serves `phonecheck demo` and `phonecheck sim`
-//! and brings in hyper and tokio.
+//! Each layer uses only the ones above it. Used as a library, turn off the default features
+//! (`default-features = false`): `simulator` only serves `phonecheck demo` and `phonecheck sim`
+//! and brings in hyper and tokio; `cli` is the command and the backend client (`cli/`, `flow/`:
+//! clap, ureq). What is left is `net/` and `driver/`.
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod driver;
+#[cfg(feature = "cli")]
 pub mod flow;
 pub mod net;

@@ -17,6 +17,7 @@ pub mod blocking;
 pub mod har;
 pub mod mux;
 pub mod record;
+#[cfg(feature = "replay")]
 pub mod replay;
 
 use std::net::IpAddr;

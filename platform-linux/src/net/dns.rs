@@ -368,7 +368,7 @@ fn socket_error(e: io::Error) -> SocketError {
 }
 
 /// A random query ID (RFC 5452: IDs must not be guessable).
-fn random_id() -> u16 {
+pub fn random_id() -> u16 {
     let mut h = RandomState::new().build_hasher();
     h.write_u128(
         std::time::SystemTime::now()
@@ -378,7 +378,8 @@ fn random_id() -> u16 {
     h.finish() as u16
 }
 
-fn build_query(id: u16, host: &str, qtype: TYPE) -> Result<Vec<u8>, DnsError> {
+/// A recursive query for `host`'s `qtype` records, as bytes on the wire.
+pub fn build_query(id: u16, host: &str, qtype: TYPE) -> Result<Vec<u8>, DnsError> {
     let mut packet = Packet::new_query(id);
     packet.set_flags(PacketFlag::RECURSION_DESIRED);
     let name = Name::new(host).map_err(|_| DnsError::NxDomain)?;
@@ -391,11 +392,15 @@ fn build_query(id: u16, host: &str, qtype: TYPE) -> Result<Vec<u8>, DnsError> {
     packet.build_bytes_vec().map_err(|_| DnsError::NxDomain)
 }
 
+/// What one reply says: the addresses for the asked name, the response code, truncation.
 #[derive(Clone, Debug, Default)]
-struct Answer {
-    addrs: Vec<IpAddr>,
-    rcode: u8,
-    truncated: bool,
+pub struct Answer {
+    /// Addresses owned by the asked name or its CNAME chain, in the reply's order.
+    pub addrs: Vec<IpAddr>,
+    /// The response code (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...).
+    pub rcode: u8,
+    /// The TC flag: the full answer needs TCP.
+    pub truncated: bool,
 }
 
 /// The ID of a DNS message: its first two bytes.
@@ -405,7 +410,7 @@ fn reply_id(bytes: &[u8]) -> Option<u16> {
 
 /// Parses a reply to a `qtype` query for `host`. A reply to another question is ignored; of
 /// the answers, only addresses owned by `host` or by a name its CNAME chain leads to count.
-fn parse_answer(bytes: &[u8], host: &str, qtype: TYPE) -> Option<Answer> {
+pub fn parse_answer(bytes: &[u8], host: &str, qtype: TYPE) -> Option<Answer> {
     let packet = Packet::parse(bytes).ok()?;
     let asked = packet.questions.first()?;
     let same_name = |name: &Name<'_>, want: &str| {
