@@ -295,4 +295,16 @@ mod tests {
             assert_eq!(super::SlotAddr::from(addr).get(), addr);
         }
     }
+
+    #[test]
+    fn slot_tls_summaries_round_trip() {
+        let info = crate::trace::TlsInfo {
+            version: "TLSv1.3",
+            alpn_http11: true,
+            resumed: true,
+        };
+        for tls in [None, Some(info)] {
+            assert_eq!(super::SlotTls::from(tls).get(), tls);
+        }
+    }
 }

@@ -251,6 +251,27 @@ impl<'a> UrlArea<'a> {
         (start, len)
     }
 
+    /// Copies `bytes` to the end of the area (through the second slot, free before the check
+    /// starts); slots shrink. Refused when they do not fit whole in that slot or beside the
+    /// first URL, so nothing already at the end is overwritten.
+    fn push_tail_bytes(&mut self, bytes: &[u8]) -> Result<(usize, usize), Error> {
+        self.reserve(bytes.len())?;
+        let staging = self.slot_len;
+        let too_small = Error::Storage {
+            area: Area::Url,
+            needed: self.area.len() - self.slot_len + bytes.len(),
+            have: self.area.len(),
+        };
+        if bytes.len() > self.slot_len {
+            return Err(too_small);
+        }
+        self.area
+            .get_mut(staging..staging + bytes.len())
+            .ok_or(too_small)?
+            .copy_from_slice(bytes);
+        Ok(self.push_tail(staging, bytes.len()))
+    }
+
     fn other_slot(&self) -> usize {
         1 - self.cur
     }
@@ -609,12 +630,7 @@ impl<'a> Session<'a> {
         let host_len = host_end - host_start;
         urls.reserve(host_len + token.len())?;
         let host = urls.push_tail(host_start, host_len);
-        // The token goes in through the other slot, which is free before the check starts.
-        let staging = urls.slot_len;
-        if let Some(dst) = urls.area.get_mut(staging..staging + token.len()) {
-            dst.copy_from_slice(token.as_bytes());
-        }
-        let token_at = urls.push_tail(staging, token.len());
+        let token_at = urls.push_tail_bytes(token.as_bytes())?;
         self.core.token = Some(token_at);
         self.core.auth = Some((scheme, port, host));
         Ok(())
@@ -639,24 +655,15 @@ impl<'a> Session<'a> {
             let out = b.get_mut(..staging).unwrap_or_default();
             parse_into(prefix.as_bytes(), out, scratch).ok()
         };
-        let len = match parsed {
-            Some(parts) => parts.len(),
-            None => {
-                let too_small = Error::Storage {
-                    area: Area::Url,
-                    needed: 2 * staging + prefix.len(),
-                    have: urls.area.len(),
-                };
-                let dst = urls
-                    .area
-                    .get_mut(staging..staging + prefix.len())
-                    .ok_or(too_small)?;
-                dst.copy_from_slice(prefix.as_bytes());
-                prefix.len()
+        let at = match parsed {
+            // Written in the second slot (within it, by construction): move it to the end.
+            Some(parts) => {
+                urls.reserve(parts.len())?;
+                urls.push_tail(staging, parts.len())
             }
+            // Not an http(s) URL (an app link): kept as given.
+            None => urls.push_tail_bytes(prefix.as_bytes())?,
         };
-        urls.reserve(len)?;
-        let at = urls.push_tail(staging, len);
         self.core.prefix = Some(Prefix { at, parts: parsed });
         Ok(())
     }
@@ -670,14 +677,8 @@ impl<'a> Session<'a> {
         if self.core.expected_state.is_some() {
             return Err(Error::AlreadyStarted);
         }
-        let urls = &mut self.core.urls;
-        urls.reserve(state.len())?;
-        // In through the other slot, which is free before the check starts (as the token).
-        let staging = urls.slot_len;
-        if let Some(dst) = urls.area.get_mut(staging..staging + state.len()) {
-            dst.copy_from_slice(state.as_bytes());
-        }
-        self.core.expected_state = Some(urls.push_tail(staging, state.len()));
+        let at = self.core.urls.push_tail_bytes(state.as_bytes())?;
+        self.core.expected_state = Some(at);
         Ok(())
     }
 

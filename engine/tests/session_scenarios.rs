@@ -1414,3 +1414,42 @@ fn expected_state_is_set_once_before_the_check() {
     s.set_expected_state("one").unwrap();
     assert_eq!(s.set_expected_state("two"), Err(Error::AlreadyStarted));
 }
+
+#[test]
+fn a_state_longer_than_a_url_slot_is_a_storage_error_not_a_corrupted_token() {
+    // Small: 2 304 bytes of URL area, so each slot is about 1 140 bytes once the token is in.
+    for len in [1_150, 1_500] {
+        let done = camara("https://op.example/authorize")
+            .small()
+            .token("tok-1234567")
+            .state(&"s".repeat(len))
+            .run();
+        assert!(
+            matches!(
+                done.error(),
+                Some(Error::Storage {
+                    area: phonecheck_engine::Area::Url,
+                    ..
+                })
+            ),
+            "{len}: {:?}",
+            done.result
+        );
+    }
+    let state = "s".repeat(100);
+    let done = camara("https://op.example/authorize")
+        .small()
+        .token("tok-1234567")
+        .state(&state)
+        .respond(
+            "op.example",
+            443,
+            &redirect(302, &format!("{CAMARA_REDIRECT}?code=c&state={state}")),
+        )
+        .run();
+    assert_eq!(done.result, Ok((302, 1)));
+    assert_eq!(
+        header(&done.requests()[0], "Authorization").as_deref(),
+        Some("Bearer tok-1234567")
+    );
+}
