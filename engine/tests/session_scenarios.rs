@@ -1449,7 +1449,7 @@ fn a_state_longer_than_a_url_slot_is_a_storage_error_not_a_corrupted_token() {
         .run();
     assert_eq!(done.result, Ok((302, 1)));
     assert_eq!(
-        header(&done.requests()[0], "Authorization").as_deref(),
+        header(done.requests()[0], "Authorization").as_deref(),
         Some("Bearer tok-1234567")
     );
 }
