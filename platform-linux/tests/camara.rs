@@ -322,3 +322,138 @@ fn camara_device_step_recorded_replays_with_the_operator_gone() {
     );
     assert_eq!(replayed, device);
 }
+
+/// The backend half against the simulator's operator, call by call: what a wrong verifier, a
+/// spent code, another redirect_uri, a wrong secret or a bad token get.
+#[test]
+fn camara_token_and_verify_refuse_what_they_must() {
+    use phonecheck_linux::cli::demo::{loopback_device, sim_backend, sim_camara_client};
+    use phonecheck_linux::driver::run_check;
+    use phonecheck_linux::flow::camara::Authorization;
+
+    let sim = Simulator::start(SimConfig {
+        camara_redirect_uris: vec!["https://other.test/cb".into()],
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let client = sim_camara_client(&sim);
+    let backend = sim_backend(&sim).unwrap();
+    // The device step for an authorization: the code on the redirect_uri.
+    let code_for = |client: &phonecheck_linux::flow::camara::CamaraClient, auth: &Authorization| {
+        let mut opts = loopback_device(&sim, &auth.url, Some(client.redirect_uri.clone())).unwrap();
+        opts.policy.require_https = true;
+        opts.expected_state = Some(auth.state.clone());
+        let report = run_check(&opts, &mut |_| {});
+        report
+            .field(phonecheck_engine::Field::Code)
+            .unwrap_or_else(|| panic!("no code: {}", report.envelope))
+            .to_string()
+    };
+    fn refused<T: std::fmt::Debug>(
+        r: Result<T, phonecheck_linux::flow::backend::BackendError>,
+        why: &str,
+    ) {
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+    }
+
+    // Another authorization's verifier: PKCE refuses.
+    let (a, b) = (
+        client.authorization(&[]).unwrap(),
+        client.authorization(&[]).unwrap(),
+    );
+    let code = code_for(&client, &a);
+    refused(
+        client.token(&backend, &b, &code),
+        "code_verifier does not match",
+    );
+    // That use spent the code, right or wrong.
+    refused(client.token(&backend, &a, &code), "unknown or spent code");
+
+    // A good exchange works once, then the code is spent.
+    let code = code_for(&client, &a);
+    let token = client.token(&backend, &a, &code).unwrap();
+    refused(client.token(&backend, &a, &code), "unknown or spent code");
+    assert!(client.verify(&backend, &token, OWNER).unwrap());
+    refused(
+        client.verify(&backend, "not-a-token", OWNER),
+        "UNAUTHENTICATED",
+    );
+    refused(
+        client.verify(&backend, &token, "447700900001"),
+        "INVALID_ARGUMENT",
+    );
+
+    // The code was issued for one redirect_uri; the exchange must name the same one.
+    let other = phonecheck_linux::flow::camara::CamaraClient {
+        redirect_uri: "https://other.test/cb".into(),
+        ..client.clone()
+    };
+    let a = other.authorization(&[]).unwrap();
+    let code = code_for(&other, &a);
+    refused(
+        client.token(&backend, &a, &code),
+        "another client or redirect_uri",
+    );
+
+    // A wrong secret is no client at all.
+    let wrong = phonecheck_linux::flow::camara::CamaraClient {
+        client_secret: "wrong".into(),
+        ..client.clone()
+    };
+    let a = client.authorization(&[]).unwrap();
+    let code = code_for(&client, &a);
+    refused(wrong.token(&backend, &a, &code), "invalid_client");
+}
+
+#[test]
+fn camara_a_json_error_from_the_operator_is_not_an_authorization_code() {
+    // CAMARA's error body has a `code` member too; it must never reach the token endpoint.
+    let body = r#"{"status":400,"code":"INVALID_ARGUMENT","message":"bad scope"}"#;
+    let (server, ca) = hostile(vec![phonecheck_rig::servers::json(400, body)]);
+    let r = camara_against(&server, &ca);
+    assert_eq!(r.code, 1, "{}", r.text);
+    assert_eq!(r.json["error"], "redirect_uri_not_reached", "{}", r.text);
+    assert_eq!(r.json["device"]["http_status"], 400);
+    assert_eq!(server.seen().len(), 1, "no token call");
+}
+
+/// A redacted recording replays whatever the state looks like: short (below the length that
+/// is replaced everywhere), with bytes the URL carries percent-encoded, or long and random.
+#[test]
+fn camara_redacted_recordings_replay_whatever_the_state_looks_like() {
+    use phonecheck_linux::cli::demo::{loopback_device, sim_camara_client};
+    use phonecheck_linux::driver::record::Recorder;
+    use phonecheck_linux::driver::run_check_recorded;
+
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let client = sim_camara_client(&sim);
+    for state in ["ab", "a/b c~é", "Vq3xT0m9ZkP2bL7wQe4RtY"] {
+        let auth = client.authorization(&[]).unwrap();
+        let encoded: String = url::form_urlencoded::byte_serialize(state.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+        let url = auth.url.replace(
+            &format!("state={}", auth.state),
+            &format!("state={encoded}"),
+        );
+        let mut opts = loopback_device(&sim, &url, Some(client.redirect_uri.clone())).unwrap();
+        opts.policy.require_https = true;
+        opts.expected_state = Some(state.to_string());
+        let mut recorder = Recorder::new(&opts, false);
+        let report = run_check_recorded(&opts, &mut |_| {}, None, &mut recorder);
+        assert_eq!(report.code, None, "{state:?}: {}", report.envelope);
+        let file = tempfile_path::Path::write("state.jsonl", "");
+        recorder.finish().write(&file.0).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_phonecheck"))
+            .args(["replay", &file.0.display().to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{state:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -510,17 +510,10 @@ fn validate_har(har: &Value) {
     }
 }
 
-/// Chromium's HAR import is checked only where Chromium is installed.
+/// Says plainly what is not checked: no browser's HAR import runs here (none is installed on
+/// the CI machine); the structure test is the check.
 fn chromium_import_note() {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .any(|b| {
-            Command::new("sh")
-                .args(["-c", &format!("command -v {b}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    if !found {
-        eprintln!("chromium is not installed: the headless HAR import check is skipped");
-    }
+    eprintln!(
+        "note: the HAR is checked against the HAR 1.2 structure only; no browser import is run"
+    );
 }

@@ -3,7 +3,9 @@
 //! calls take the normal route, as the customer's backend would.
 //!
 //! stdout carries one JSON line: the number, `devicePhoneNumberVerified` when the operator
-//! answered it, and the device's envelope (which holds the code, redacted, or the OAuth error).
+//! answered it, `error` when the device step did not bring back a code (the OAuth error on the
+//! redirect_uri, or `redirect_uri_not_reached`), and the device's envelope as the SDKs print
+//! it (the authorization code in it is spent by then, and bound to the PKCE verifier).
 
 use clap::Args;
 use phonecheck_engine::Policy;
@@ -94,7 +96,10 @@ pub(super) fn camara(args: CamaraArgs) -> i32 {
     let ca = args.net.cacert.as_ref().map(|c| c.pem.clone());
     let backend = match Backend::with_options("", &backend_options(&args.net, ca)) {
         Ok(b) => b,
-        Err(e) => return backend_failure(&e),
+        Err(e) => {
+            discard_outputs(&args.net, "no device step ran");
+            return backend_failure(&e);
+        }
     };
     let mut extra = Vec::new();
     if args.prompt_none {

@@ -397,6 +397,7 @@ pub fn main() -> i32 {
         Command::Replay(args) => replay_command(&args),
         #[cfg(feature = "simulator")]
         Command::Demo(args) if args.camara => demo::demo_camara(!args.quiet),
+        #[cfg(feature = "simulator")]
         Command::Demo(args) => demo::demo(!args.quiet),
         #[cfg(feature = "simulator")]
         Command::Sim(args) => demo::sim(args.listen, args.config.as_deref()),
@@ -498,8 +499,19 @@ fn check(args: CheckArgs) -> i32 {
             }
             flow_exit(&flow)
         }
-        Err(e) => backend_failure(&e),
+        Err(e) => {
+            // The device step may not have run (creating the check failed).
+            if net.recording() && !net.record.iter().chain(&net.har).any(|p| written(p)) {
+                discard_outputs(net, "no device step ran");
+            }
+            backend_failure(&e)
+        }
     }
+}
+
+/// Whether a prepared output file holds something.
+fn written(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
 }
 
 /// The backend client's settings from the network flags: the same `--cacert`, `--resolve`,
@@ -978,12 +990,18 @@ fn run_device(net: &NetArgs, opts: &CheckOptions) -> Report {
     report
 }
 
-/// Creates the --record and --har files before anything runs, so a path that cannot be
-/// written is a command-line error (exit 2) and not a check lost.
+/// Opens the --record and --har files for writing before anything runs, so a path that cannot
+/// be written is a command-line error (exit 2) and not a check lost. An existing file is not
+/// truncated until there is a recording to put in it.
 fn prepare_outputs(net: &NetArgs, command: &str) -> Result<(), i32> {
     for (flag, path) in [("--record", &net.record), ("--har", &net.har)] {
         if let Some(path) = path {
-            if let Err(e) = std::fs::File::create(path) {
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path);
+            if let Err(e) = opened {
                 eprintln!("phonecheck {command}: {flag} {}: {e}", path.display());
                 return Err(2);
             }
@@ -992,10 +1010,13 @@ fn prepare_outputs(net: &NetArgs, command: &str) -> Result<(), i32> {
     Ok(())
 }
 
-/// Nothing was recorded: the files made by [`prepare_outputs`] go again.
+/// Nothing was recorded: the empty files [`prepare_outputs`] made go again (a file that was
+/// there before keeps what it held).
 fn discard_outputs(net: &NetArgs, why: &str) {
     for path in [&net.record, &net.har].into_iter().flatten() {
-        let _ = std::fs::remove_file(path);
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(path);
+        }
         eprintln!("phonecheck: {} not written: {why}", path.display());
     }
 }

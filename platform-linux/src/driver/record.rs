@@ -1000,10 +1000,47 @@ impl Recording {
             let placeholder = r.add(token.as_bytes());
             self.check.access_token = String::from_utf8(placeholder).ok();
         }
+        // The expected state is compared with the redirect URL's `state=` once decoded: it
+        // must become whatever that value became, not a placeholder of its own.
+        let state = self.check.expected_state.take();
+        // The engine compared it with a `Location:` header's `state=` as the server wrote it
+        // (its percent-encoding may differ from the authorization URL's).
+        let in_location = state.as_deref().and_then(|s| self.location_state(s));
         if !keep_secrets {
             self.for_each_stream(&mut |bytes| r.discover(bytes));
         }
         self.for_each_stream(&mut |bytes| r.apply(bytes, keep_secrets));
+        self.check.expected_state = state.map(|s| match &in_location {
+            Some(raw) => r.as_in_query(raw, &s, keep_secrets),
+            None => r.as_in_query(&s, &s, keep_secrets),
+        });
+    }
+
+    /// The raw `state=` value of a recorded `Location:` header that decodes to `state`.
+    fn location_state(&self, state: &str) -> Option<String> {
+        self.events.iter().rev().find_map(|e| {
+            let Event::ResponseHead { bytes, .. } = e else {
+                return None;
+            };
+            let head = String::from_utf8_lossy(bytes);
+            let location = head.lines().find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("location")
+                    .then(|| value.trim().to_string())
+            })?;
+            let query = location.split_once('?')?.1;
+            let query = query.split('#').next().unwrap_or(query);
+            query.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                // Percent-decoding as the engine does it: a '+' stays a '+'.
+                let decoded =
+                    url::form_urlencoded::parse(format!("v={}", v.replace('+', "%2B")).as_bytes())
+                        .next()
+                        .map(|(_, d)| d.into_owned())?;
+                (k == "state" && decoded == state).then(|| v.to_string())
+            })
+        })
     }
 
     /// Calls `f` with each byte stream of the recording, pieces of one stream joined (a secret
@@ -1126,6 +1163,19 @@ impl Redactor {
             self.global.sort_by_key(|v| std::cmp::Reverse(v.len()));
         }
         placeholder
+    }
+
+    /// What a query value written `raw` (which decodes to `value`) was replaced by, decoded:
+    /// its placeholder if it was found secret, else `value` with only the long secrets in it
+    /// replaced (as any text).
+    fn as_in_query(&self, raw: &str, value: &str, only_global: bool) -> String {
+        if let Some(p) = self.map.get(raw.as_bytes()) {
+            // Placeholders are plain ASCII letters: decoded, they are themselves.
+            return String::from_utf8_lossy(p).into_owned();
+        }
+        let mut bytes = value.as_bytes().to_vec();
+        self.apply(&mut bytes, only_global);
+        String::from_utf8(bytes).unwrap_or_default()
     }
 
     fn discover(&mut self, bytes: &[u8]) {

@@ -82,15 +82,33 @@ impl std::fmt::Debug for Authorization {
 pub struct CamaraFlow {
     /// The device step's report (its envelope holds the code or the OAuth error).
     pub device: Report,
+    /// Whether the device step stopped at the redirect_uri: only then do `code` and `error`
+    /// come from the authorization server's answer (and only then was `state` checked).
+    pub reached_redirect_uri: bool,
     /// `devicePhoneNumberVerified`, when the flow got that far.
     pub verified: Option<bool>,
 }
 
 impl CamaraFlow {
-    /// The OAuth error the redirect_uri carried, if any (`access_denied`, …).
+    /// The OAuth error the redirect_uri carried (`access_denied`, …), or
+    /// `redirect_uri_not_reached` when the chain ended on some other final response (a JSON
+    /// error of the operator's API, a page).
     pub fn oauth_error(&self) -> Option<&str> {
-        self.device.field(Field::Error)
+        if self.reached_redirect_uri {
+            self.device.field(Field::Error)
+        } else if self.device.code.is_none() {
+            Some("redirect_uri_not_reached")
+        } else {
+            None
+        }
     }
+}
+
+/// Whether a device report ended at the redirect_uri: the engine stops there on the redirect
+/// that points to it, and follows every other redirect, so a final redirect status with no
+/// error is that stop.
+fn stopped_at_redirect_uri(report: &Report) -> bool {
+    report.code.is_none() && matches!(report.http_status, Some(301 | 302 | 303 | 307 | 308))
 }
 
 /// `n` random bytes, base64url without padding (RFC 7636 §4.1: 32 bytes give 43 characters).
@@ -108,7 +126,8 @@ pub fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
-/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
+/// A query or form value, `application/x-www-form-urlencoded` with `%20` for a space (so the
+/// same text works in a query string): letters, digits and `*-._` stay, the rest is escaped.
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
@@ -154,8 +173,13 @@ impl CamaraClient {
         auth: &Authorization,
         code: &str,
     ) -> Result<String, BackendError> {
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", self.client_id, self.client_secret));
+        // RFC 6749 §2.3.1: each part form-urlencoded before Basic's base64, so a ':' or '%' in
+        // them survives.
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            encode(&self.client_id),
+            encode(&self.client_secret)
+        ));
         let body = format!(
             "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
             encode(code),
@@ -224,11 +248,19 @@ pub fn run(
 ) -> Result<CamaraFlow, BackendError> {
     let auth = client.authorization(extra)?;
     let report = device(&auth);
-    let code = match (report.field(Field::Error), report.field(Field::Code)) {
-        (None, Some(code)) => code.to_string(),
+    let reached = stopped_at_redirect_uri(&report);
+    // A `code` anywhere else (a JSON error body has one too: CAMARA's error code) is not an
+    // authorization code.
+    let code = match (
+        reached,
+        report.field(Field::Error),
+        report.field(Field::Code),
+    ) {
+        (true, None, Some(code)) => code.to_string(),
         _ => {
             return Ok(CamaraFlow {
                 device: report,
+                reached_redirect_uri: reached,
                 verified: None,
             })
         }
@@ -237,6 +269,7 @@ pub fn run(
     let verified = client.verify(backend, &token, phone_number)?;
     Ok(CamaraFlow {
         device: report,
+        reached_redirect_uri: true,
         verified: Some(verified),
     })
 }

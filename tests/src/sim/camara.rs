@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::http::{percent_encode, Req, Resp};
+use super::http::{form_decode, percent_encode, Req, Resp};
 use super::state::{is_e164, random_hex, State};
 use super::Urls;
 
@@ -40,8 +40,11 @@ use super::Urls;
 pub const VERIFY_SCOPE: &str = "number-verification:verify";
 /// Where the simulator's backend registers its redirect_uri, under the API's base URL.
 pub const CALLBACK_PATH: &str = "/camara/callback";
-/// How long an authorization code may wait for the token call.
+/// How long an authorization code may wait for the token call (and an authorization request
+/// for its authentication hop).
 const CODE_TTL: Duration = Duration::from_secs(60);
+/// How long an access token lasts (`expires_in`).
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// The largest request object accepted in the query.
 const MAX_REQUEST_OBJECT: usize = 16 * 1024;
 
@@ -69,6 +72,13 @@ impl Camara {
             ..Camara::default()
         }
     }
+
+    /// Forgets what has expired, so a long-running simulator does not grow.
+    fn prune(&mut self) {
+        self.sessions.retain(|_, p| p.issued.elapsed() <= CODE_TTL);
+        self.codes.retain(|_, g| g.issued.elapsed() <= CODE_TTL);
+        self.tokens.retain(|_, g| g.issued.elapsed() <= TOKEN_TTL);
+    }
 }
 
 /// A validated authorization request.
@@ -81,6 +91,7 @@ struct Pending {
     /// The S256 code challenge (absent when a nonce is used instead).
     code_challenge: Option<String>,
     prompt_none: bool,
+    issued: Instant,
 }
 
 /// What a code (then a token) stands for.
@@ -179,6 +190,7 @@ fn authorize(req: &Req, state: &mut State, urls: &Urls) -> Resp {
     if get("request").len() > MAX_REQUEST_OBJECT {
         return fail("invalid_request", "the request object is too large");
     }
+    state.camara.prune();
     let id = random_hex(24);
     state.camara.sessions.insert(
         id.clone(),
@@ -189,6 +201,7 @@ fn authorize(req: &Req, state: &mut State, urls: &Urls) -> Resp {
             scope: get("scope").to_string(),
             code_challenge: challenge,
             prompt_none: get("prompt") == "none",
+            issued: Instant::now(),
         },
     );
     Resp::redirect(302, &format!("/camara/authenticate?session={id}"))
@@ -200,6 +213,7 @@ fn authenticate(req: &Req, state: &mut State) -> Resp {
         .query
         .get("session")
         .and_then(|id| state.camara.sessions.remove(id))
+        .filter(|p| p.issued.elapsed() <= CODE_TTL)
     else {
         return Resp::text(
             400,
@@ -233,6 +247,7 @@ fn authenticate(req: &Req, state: &mut State) -> Resp {
                 .to_vec(),
         );
     }
+    state.camara.prune();
     let code = random_hex(32);
     let sep = if uri.contains('?') { '&' } else { '?' };
     let location = format!("{uri}{sep}code={code}&state={}", percent_encode(st));
@@ -256,8 +271,10 @@ fn token_error(status: u16, error: &str, description: &str) -> Resp {
 }
 
 fn token(req: &Req, state: &mut State) -> Resp {
+    // RFC 6749 §2.3.1: OAuth clients form-urlencode both parts inside Basic.
     let client = req
         .basic_credentials()
+        .map(|(id, secret)| (form_decode(&id), form_decode(&secret)))
         .filter(|(id, secret)| state.clients.get(id).is_some_and(|s| s == secret))
         .map(|(id, _)| id);
     let Some(client) = client else {
@@ -291,8 +308,14 @@ fn token(req: &Req, state: &mut State) -> Resp {
             return token_error(400, "invalid_grant", "code_verifier does not match");
         }
     }
+    state.camara.prune();
     let access_token = random_hex(40);
     let scope = grant.pending.scope.clone();
+    // The token lives from now, not from when the code was issued.
+    let grant = Grant {
+        issued: Instant::now(),
+        ..grant
+    };
     state.camara.tokens.insert(access_token.clone(), grant);
     Resp::json(
         200,
@@ -313,7 +336,7 @@ fn verify(req: &Req, state: &State) -> Resp {
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| state.camara.tokens.get(t));
-    let Some(grant) = grant else {
+    let Some(grant) = grant.filter(|g| g.issued.elapsed() <= TOKEN_TTL) else {
         return camara_error(401, "UNAUTHENTICATED", "a valid access token is required");
     };
     if !grant.pending.scope.split(' ').any(|s| s == VERIFY_SCOPE) {

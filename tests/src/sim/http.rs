@@ -252,6 +252,11 @@ pub fn form(body: &[u8]) -> HashMap<String, String> {
     parse_query(&String::from_utf8_lossy(body).replace('+', " "))
 }
 
+/// One `application/x-www-form-urlencoded` value decoded (`+` is a space).
+pub fn form_decode(s: &str) -> String {
+    percent_decode(&s.replace('+', " "))
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
