@@ -503,6 +503,17 @@ typedef struct phonecheck_config {
    */
   uint8_t raw_trace;
   /**
+   * Every request must be https (CAMARA): an http check URL is refused whatever
+   * `allow_http_start` says, and a redirect to http ends the check (`sdk_redirect_error`);
+   * default 0.
+   */
+  uint8_t require_https;
+  /**
+   * A final 2xx `text/html` (a consent or login page) ends the check as
+   * `interaction_required` (CAMARA); default 0.
+   */
+  uint8_t html_is_interaction;
+  /**
    * Name resolution deadline (ms); default 5000.
    */
   uint32_t dns_timeout_ms;
@@ -919,6 +930,18 @@ enum phonecheck_status phonecheck_session_deinit(struct phonecheck_session *sess
 enum phonecheck_status phonecheck_session_set_access_token(struct phonecheck_session *session,
                                                            const char *token,
                                                            size_t token_len);
+
+/**
+ * Requires the redirect URL's query (see `phonecheck_session_set_redirect_url`) to carry
+ * `state=<state>` once percent-decoded, as an OAuth client must (CAMARA); anything else ends the
+ * check as `state_mismatch`. Once, before the first poll.
+ *
+ * # Safety
+ * As `phonecheck_session_set_access_token`.
+ */
+enum phonecheck_status phonecheck_session_set_expected_state(struct phonecheck_session *session,
+                                                             const char *state,
+                                                             size_t state_len);
 
 /**
  * Ends the check at the first `Location` under `prefix` (an http(s) URL or an app link),

@@ -333,6 +333,13 @@ pub struct phonecheck_config {
     /// Show secrets (token, cookie values, `code`) in hop URLs and the debug envelope;
     /// default 0.
     pub raw_trace: u8,
+    /// Every request must be https (CAMARA): an http check URL is refused whatever
+    /// `allow_http_start` says, and a redirect to http ends the check (`sdk_redirect_error`);
+    /// default 0.
+    pub require_https: u8,
+    /// A final 2xx `text/html` (a consent or login page) ends the check as
+    /// `interaction_required` (CAMARA); default 0.
+    pub html_is_interaction: u8,
     /// Name resolution deadline (ms); default 5000.
     pub dns_timeout_ms: u32,
     /// TCP connect deadline (ms); default 5000.
@@ -620,6 +627,8 @@ pub unsafe extern "C" fn phonecheck_config_default(
             reuse_connections: u8::from(p.reuse_connections),
             max_connections: p.max_connections,
             raw_trace: u8::from(p.raw_trace),
+            require_https: u8::from(p.require_https),
+            html_is_interaction: u8::from(p.html_is_interaction),
             dns_timeout_ms: ms_u32(p.timeouts.dns),
             connect_timeout_ms: ms_u32(p.timeouts.connect),
             tls_timeout_ms: ms_u32(p.timeouts.tls_handshake),
@@ -729,6 +738,35 @@ pub unsafe extern "C" fn phonecheck_session_set_access_token(
                 .as_mut()
                 .ok_or(phonecheck_status::ErrNotInitialized)?;
             s.set_access_token(token).map_err(|e| {
+                inner.config_error = Some(e);
+                setting_status(&e)
+            })
+        })
+    }
+}
+
+/// Requires the redirect URL's query (see `phonecheck_session_set_redirect_url`) to carry
+/// `state=<state>` once percent-decoded, as an OAuth client must (CAMARA); anything else ends the
+/// check as `state_mismatch`. Once, before the first poll.
+///
+/// # Safety
+/// As `phonecheck_session_set_access_token`.
+#[no_mangle]
+pub unsafe extern "C" fn phonecheck_session_set_expected_state(
+    session: *mut phonecheck_session,
+    state: *const c_char,
+    state_len: usize,
+) -> phonecheck_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_live(session, |inner| {
+            apart(inner, Region::new(state, state_len)?)?;
+            let state = c_str(state, state_len)?;
+            let s = inner
+                .session
+                .as_mut()
+                .ok_or(phonecheck_status::ErrNotInitialized)?;
+            s.set_expected_state(state).map_err(|e| {
                 inner.config_error = Some(e);
                 setting_status(&e)
             })

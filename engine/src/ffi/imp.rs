@@ -608,6 +608,8 @@ pub(super) unsafe fn init(
         max_connections: cfg.max_connections,
         platform,
         raw_trace: cfg.raw_trace != 0,
+        require_https: cfg.require_https != 0,
+        html_is_interaction: cfg.html_is_interaction != 0,
         timeouts: Timeouts {
             dns: millis(cfg.dns_timeout_ms),
             connect: millis(cfg.connect_timeout_ms),

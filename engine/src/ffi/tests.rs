@@ -567,3 +567,84 @@ fn a_panic_is_caught_and_poisons_the_session() {
         );
     }
 }
+
+/// Answers every request with the next of `replies` until `Done`.
+fn drive(m: &M, replies: &[&[u8]]) -> phonecheck_done {
+    let (mut now, mut reply, mut conn) = (0u64, 0usize, 0u32);
+    loop {
+        now += 5;
+        assert!(now < 10_000, "no end");
+        let p = poll(m, 512);
+        let s = m.session();
+        // SAFETY (test) for every call below: live session, buffers readable.
+        let st = match p.out.kind {
+            phonecheck_output_kind::Connect => {
+                conn = p.out.conn;
+                let info = phonecheck_conn_info {
+                    remote: phonecheck_addr::default(),
+                    local: phonecheck_addr::default(),
+                    dns_ms: PHONECHECK_NO_TIME,
+                    connect_ms: PHONECHECK_NO_TIME,
+                };
+                unsafe { phonecheck_session_connected(s, now, p.out.conn, &info) }
+            }
+            phonecheck_output_kind::Transmit => unsafe {
+                phonecheck_session_sent(s, now, p.out.conn, p.tx.len())
+            },
+            phonecheck_output_kind::Wait => {
+                let r = replies[reply];
+                reply += 1;
+                unsafe { phonecheck_session_received(s, now, conn, r.as_ptr(), r.len()) }
+            }
+            phonecheck_output_kind::Close | phonecheck_output_kind::Hop => phonecheck_status::Ok,
+            phonecheck_output_kind::Done => return p.out.done,
+        };
+        assert_eq!(st, phonecheck_status::Ok);
+    }
+}
+
+/// The CAMARA rules through the C ABI: `require_https`, `html_is_interaction` and the expected
+/// state, each ending the check with its own error code.
+#[test]
+fn camara_rules_through_the_c_abi() {
+    let m = M::new();
+    let mut c = config(&m, CHECK_URL);
+    c.require_https = 1;
+    assert_eq!(init(&m, &c), phonecheck_status::ErrInsecureStart);
+
+    let m = M::new();
+    let mut c = config(&m, CHECK_URL);
+    c.html_is_interaction = 1;
+    assert_eq!(init(&m, &c), phonecheck_status::Ok);
+    let page: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 6\r\n\r\n<form>";
+    let done = drive(&m, &[page]);
+    assert!(!done.ok);
+    assert_eq!(done.error_code, phonecheck_error_code::InteractionRequired);
+
+    for (state, expected) in [
+        ("st-1", phonecheck_error_code::None),
+        ("st-2", phonecheck_error_code::StateMismatch),
+    ] {
+        let m = M::new();
+        let c = config(&m, CHECK_URL);
+        assert_eq!(init(&m, &c), phonecheck_status::Ok);
+        let s = m.session();
+        // SAFETY (test): live session, strings readable.
+        unsafe {
+            assert_eq!(
+                phonecheck_session_set_redirect_url(s, c"app://cb".as_ptr(), 8),
+                phonecheck_status::Ok
+            );
+            assert_eq!(
+                phonecheck_session_set_expected_state(s, state.as_ptr().cast(), state.len()),
+                phonecheck_status::Ok
+            );
+        }
+        let back: &[u8] =
+            b"HTTP/1.1 302 Found\r\nLocation: app://cb?code=c-9&state=st%2D1\r\nContent-Length: 0\r\n\r\n";
+        let done = drive(&m, &[back]);
+        assert_eq!(done.error_code, expected, "{state}");
+        assert_eq!(done.ok, expected == phonecheck_error_code::None);
+    }
+}
