@@ -33,9 +33,18 @@ impl<'b> Cursor<'b> {
         Cursor { buf, skip, len: 0 }
     }
 
+    #[inline]
     pub(crate) fn put(&mut self, bytes: &[u8]) {
         let start = self.len;
         let end = start.saturating_add(bytes.len());
+        // The usual case: nothing skipped and room left; one bounds check, one copy.
+        if self.skip == 0 {
+            if let Some(dst) = self.buf.get_mut(start..end) {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+                return;
+            }
+        }
         self.len = end;
         if end <= self.skip {
             return;

@@ -20,6 +20,7 @@
 use core::fmt;
 
 use crate::chunked::{Chunk, ChunkError, ChunkedDecoder};
+use crate::scan::token_is;
 
 /// Default head staging capacity in bytes (also the default `max_head_bytes` limit).
 pub const DEFAULT_HEAD_CAPACITY: usize = 8 * 1024;
@@ -513,29 +514,25 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         for h in response.headers.iter() {
             let (name, value) = (h.name.as_bytes(), h.value);
             match name.len() {
-                4 if name.eq_ignore_ascii_case(b"date") && fields.date.is_none() => {
-                    fields.date = range(value)
-                }
-                8 if name.eq_ignore_ascii_case(b"location") => fields.location = range(value),
-                10 if name.eq_ignore_ascii_case(b"set-cookie") => {
+                4 if token_is(name, b"date") && fields.date.is_none() => fields.date = range(value),
+                8 if token_is(name, b"location") => fields.location = range(value),
+                10 if token_is(name, b"set-cookie") => {
                     fields.set_cookie = true;
                     if fields.first_cookie.is_none() {
                         fields.first_cookie = range(value);
                     }
                     fields.cookies = fields.cookies.saturating_add(1);
                 }
-                10 if name.eq_ignore_ascii_case(b"connection") => {
+                10 if token_is(name, b"connection") => {
                     for t in list_items(value) {
-                        close |= t.eq_ignore_ascii_case(b"close");
-                        keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+                        close |= token_is(t, b"close");
+                        keep_alive_token |= token_is(t, b"keep-alive");
                     }
                 }
-                12 if name.eq_ignore_ascii_case(b"content-type")
-                    && fields.content_type.is_none() =>
-                {
+                12 if token_is(name, b"content-type") && fields.content_type.is_none() => {
                     fields.content_type = range(value)
                 }
-                14 if name.eq_ignore_ascii_case(b"content-length") => {
+                14 if token_is(name, b"content-length") => {
                     has_length = true;
                     for item in list_items(value) {
                         match parse_decimal(item) {
@@ -551,10 +548,10 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                         }
                     }
                 }
-                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                17 if token_is(name, b"transfer-encoding") => {
                     coded = true;
                     for t in list_items(value) {
-                        if chunked || !t.eq_ignore_ascii_case(b"chunked") {
+                        if chunked || !token_is(t, b"chunked") {
                             bad_coding = true;
                         }
                         chunked = true;

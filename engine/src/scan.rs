@@ -67,6 +67,36 @@ pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
     find_by(hay, |w| has(w, sa), |x| x == a)
 }
 
+/// Whether `token` (a header name, or an item of a header's list value) is `lower`, ignoring
+/// ASCII case. `lower` must be lowercase letters, digits and `-`: then setting bit 5 of every
+/// byte folds case and can only make two bytes equal that are equal up to case, except CR with
+/// `-` and 0x10–0x19 with digits, which cannot occur in a head httparse accepted (names are
+/// tokens; values hold visible characters, spaces and tabs). Eight bytes at a time on 64-bit
+/// targets.
+pub(crate) fn token_is(token: &[u8], lower: &[u8]) -> bool {
+    if token.len() != lower.len() {
+        return false;
+    }
+    if !FAVOUR_SPEED {
+        return token.eq_ignore_ascii_case(lower);
+    }
+    let fold = LO.wrapping_mul(0x20);
+    let mut a = token.chunks_exact(8);
+    let mut b = lower.chunks_exact(8);
+    for (x, y) in a.by_ref().zip(b.by_ref()) {
+        let (mut wx, mut wy) = ([0u8; 8], [0u8; 8]);
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        if u64::from_le_bytes(wx) | fold != u64::from_le_bytes(wy) | fold {
+            return false;
+        }
+    }
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .all(|(&x, &y)| x | 0x20 == y | 0x20)
+}
+
 /// Whether any byte of `word` is below `n` (`n` ≤ 0x80).
 #[inline(always)]
 fn has_below(word: u64, n: u8) -> bool {
@@ -129,6 +159,25 @@ mod tests {
                     hay.iter().position(|&b| b == b'#' || b == b'?')
                 );
                 assert_eq!(find1(&hay, b'#'), hay.iter().position(|&b| b == b'#'));
+                // Token characters only, against a lowercase name: folding is exact.
+                let token: heapless::Vec<u8, 40> = hay
+                    .iter()
+                    .map(|&b| {
+                        if b.is_ascii_alphanumeric() || b == b'-' {
+                            b
+                        } else {
+                            b'x'
+                        }
+                    })
+                    .collect();
+                let lower: heapless::Vec<u8, 40> =
+                    token.iter().map(u8::to_ascii_lowercase).collect();
+                assert!(token_is(&token, &lower));
+                let mut other = lower.clone();
+                if let Some(last) = other.last_mut() {
+                    *last = if *last == b'z' { b'a' } else { b'z' };
+                    assert_eq!(token_is(&token, &other), token.eq_ignore_ascii_case(&other));
+                }
                 assert_eq!(
                     has_tab_or_newline(&hay),
                     hay.iter().any(|&b| matches!(b, b'\t' | b'\r' | b'\n'))

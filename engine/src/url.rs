@@ -720,8 +720,9 @@ impl<'b> Builder<'b> {
                 return Err(UrlError::InvalidHost);
             }
             let start = b.out.len;
-            for &c in host {
-                b.out.put_byte(c.to_ascii_lowercase())?;
+            b.out.put(host)?;
+            if let Some(written) = b.out.buf.get_mut(start..b.out.len) {
+                written.make_ascii_lowercase();
             }
             b.host = (start, b.out.len);
             // A dotted quad ends with a digit: names (almost all) are not parsed as one.
