@@ -136,7 +136,8 @@ mod tests {
     fn word_scans_agree_with_byte_loops() {
         let alphabet = [
             b'a', b'#', b'?', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x00, b'!', b'\t', b'\r',
-            b'\n', 0x0e, b'.', b'/',
+            b'\n', 0x0e, b'.', b'/', b'<', b'>', b'^', b'`', b'{', b'|', b'}', b'~', b'z', 0x7b,
+            b'A', b'Z', b'-',
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for len in 0..40 {
