@@ -23,6 +23,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`url`] | fixed-capacity http/https URLs, RFC 3986 reference resolution |
+//! | `ip` | IP literals in hosts: reading them, writing IPv6 canonically (RFC 5952) |
 //! | [`request`] | writing one hop's request into a caller buffer |
 //! | [`response`], [`chunked`] | reading a response incrementally, RFC 9112 body framing |
 //! | [`cookie`] | the bounded RFC 6265 cookie jar |
@@ -119,6 +120,7 @@ pub mod error;
 pub mod ffi;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod ip;
 pub mod json;
 pub mod policy;
 mod pool;

@@ -48,8 +48,6 @@
 //! where the two disagree by design).
 
 use core::fmt;
-use core::net::{Ipv4Addr, Ipv6Addr};
-use core::str::FromStr;
 
 use heapless::String;
 
@@ -639,6 +637,17 @@ impl Out<'_> {
     fn put_byte(&mut self, b: u8) -> Result<(), UrlError> {
         self.put(&[b])
     }
+
+    /// Runs a writer that hands out pieces; the first piece that does not fit is the error.
+    fn put_with(&mut self, write: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Result<(), UrlError> {
+        let mut result = Ok(());
+        write(&mut |piece| {
+            if result.is_ok() {
+                result = self.put(piece);
+            }
+        });
+        result
+    }
 }
 
 impl fmt::Write for Out<'_> {
@@ -663,7 +672,6 @@ impl<'b> Builder<'b> {
         if authority.contains(&b'@') {
             return Err(UrlError::UserinfoNotAllowed);
         }
-        let capacity = buf.len();
         let mut b = Builder {
             out: Out { buf, len: 0 },
             scheme,
@@ -681,14 +689,10 @@ impl<'b> Builder<'b> {
                 .position(|&b| b == b']')
                 .ok_or(UrlError::InvalidHost)?;
             let (literal, after) = inner.split_at(close);
-            let addr = core::str::from_utf8(literal)
-                .ok()
-                .and_then(|s| Ipv6Addr::from_str(s).ok())
-                .ok_or(UrlError::InvalidHost)?;
+            let groups = crate::ip::parse_ipv6(literal).ok_or(UrlError::InvalidHost)?;
             b.out.put_byte(b'[')?;
             let start = b.out.len;
-            fmt::Write::write_fmt(&mut b.out, format_args!("{addr}"))
-                .map_err(|_| UrlError::TooLong { capacity })?;
+            b.out.put_with(|put| crate::ip::write_ipv6(&groups, put))?;
             b.host = (start, b.out.len);
             b.out.put_byte(b']')?;
             b.host_kind = HostKind::Ipv6;
@@ -727,9 +731,7 @@ impl<'b> Builder<'b> {
             b.host = (start, b.out.len);
             // A dotted quad ends with a digit: names (almost all) are not parsed as one.
             let is_v4 = host.last().is_some_and(u8::is_ascii_digit)
-                && core::str::from_utf8(host)
-                    .ok()
-                    .is_some_and(|s| Ipv4Addr::from_str(s).is_ok());
+                && crate::ip::parse_ipv4(host).is_some();
             if is_v4 {
                 b.host_kind = HostKind::Ipv4;
             }
@@ -739,8 +741,9 @@ impl<'b> Builder<'b> {
         if let Some(port) = port_text.filter(|p| !p.is_empty()) {
             b.port = parse_port(port)?;
             if b.port != scheme.default_port() {
-                fmt::Write::write_fmt(&mut b.out, format_args!(":{}", b.port))
-                    .map_err(|_| UrlError::TooLong { capacity })?;
+                b.out.put_byte(b':')?;
+                let port = b.port;
+                b.out.put_with(|put| crate::ip::write_decimal(port, put))?;
             }
         }
         b.path_start = b.out.len;
