@@ -136,6 +136,8 @@ for expect in \
     fi
 done
 
+stack_line=$(grep -m1 -E '^stack:' "$log" || true)
+
 echo
 echo "== run the result-only program on QEMU mps2-an386"
 set +e
@@ -151,6 +153,6 @@ if ((qemu != 0)) || ! grep -q '^result-only check ok$' "$log" ||
 fi
 
 if ((status == 0)); then
-    echo "bare-metal: ok: .text + .rodata $code bytes (result only: $lean_code), static RAM $ram bytes, $(grep -m1 -E '^stack:' "$log")"
+    echo "bare-metal: ok: .text + .rodata $code bytes (result only: $lean_code), static RAM $ram bytes, $stack_line"
 fi
 exit $status
