@@ -10,9 +10,11 @@ import android.net.ConnectivityManager
 import android.net.Network
 import android.net.NetworkCapabilities
 import android.net.NetworkRequest
+import android.os.Build
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeoutOrNull
 import org.json.JSONObject
 import kotlin.coroutines.resume
 
@@ -57,23 +59,38 @@ class PhoneCheck(context: Context) {
             .build()
         var callback: ConnectivityManager.NetworkCallback? = null
         try {
-            val network: Network? = suspendCancellableCoroutine { cont ->
-                val cb = object : ConnectivityManager.NetworkCallback() {
-                    override fun onAvailable(network: Network) {
-                        if (cont.isActive) cont.resume(network)
-                    }
+            val network: Network? = withTimeoutOrNull(networkTimeoutMs.toLong()) {
+                suspendCancellableCoroutine { cont ->
+                    val cb = object : ConnectivityManager.NetworkCallback() {
+                        override fun onAvailable(network: Network) {
+                            if (cont.isActive) cont.resume(network)
+                        }
 
-                    override fun onUnavailable() {
-                        if (cont.isActive) cont.resume(null)
+                        override fun onUnavailable() {
+                            if (cont.isActive) cont.resume(null)
+                        }
+                    }
+                    callback = cb
+                    if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.O) {
+                        // API 26+: the platform calls onUnavailable after the timeout.
+                        connectivity.requestNetwork(request, cb, networkTimeoutMs)
+                    } else {
+                        // API 23-25: no timeout overload; withTimeoutOrNull bounds the wait.
+                        connectivity.requestNetwork(request, cb)
                     }
                 }
-                callback = cb
-                // API 26+: onUnavailable after the timeout.
-                connectivity.requestNetwork(request, cb, networkTimeoutMs)
             }
-            // No cellular network: handle 0, which the library answers with
-            // sdk_no_data_connectivity and what to do.
-            val handle = network?.networkHandle ?: 0L
+            if (network == null) {
+                // Said here rather than by the library, which would only see handle 0.
+                return JSONObject()
+                    .put("error", "sdk_no_data_connectivity")
+                    .put(
+                        "error_description",
+                        "no cellular network within $networkTimeoutMs ms: mobile data off, " +
+                            "no SIM, airplane mode, or no coverage",
+                    )
+            }
+            val handle = network.networkHandle
             val envelope = withContext(Dispatchers.IO) {
                 if (accessToken == null) {
                     PhoneCheckNative.openWithDataCellular(handle, url, debug)

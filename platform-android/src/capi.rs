@@ -53,7 +53,8 @@ pub struct phonecheck_android_result {
 ///
 /// `url` is the check URL; `access_token` may be NULL; `debug` non-zero adds the `debug` object.
 /// Every failure, including a NULL or non-UTF-8 `url`, is an envelope with `error` set; the
-/// return value is NULL only if the result could not be allocated.
+/// return value is NULL only if the library panicked while building the result (a bug: the
+/// check itself runs under a guard that turns a panic into an `sdk_error` envelope).
 ///
 /// # Safety
 ///

@@ -28,8 +28,8 @@ use serde_json::Value;
 use crate::ndk::{Ndk, NetHandle};
 use crate::network::{AndroidNetwork, Failure};
 
-/// What an app asks for.
-#[derive(Clone, Debug)]
+/// What an app asks for. Its `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct OpenRequest<'a> {
     /// `Network.getNetworkHandle()` of the cellular network the app requested.
     pub network: NetHandle,
@@ -39,6 +39,17 @@ pub struct OpenRequest<'a> {
     pub access_token: Option<&'a str>,
     /// Add the `debug` object (hop trace, device info; secrets redacted).
     pub debug: bool,
+}
+
+impl std::fmt::Debug for OpenRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenRequest")
+            .field("network", &self.network)
+            .field("url", &self.url)
+            .field("access_token", &self.access_token.map(|_| "REDACTED"))
+            .field("debug", &self.debug)
+            .finish()
+    }
 }
 
 /// The platform a check runs on: the NDK and the TLS settings.

@@ -21,6 +21,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,12 +89,20 @@ pub enum DnsFailure {
     Query(Errno),
     /// The getaddrinfo fallback failed.
     Getaddrinfo(GaiError),
+    /// getaddrinfo was not asked: this many earlier lookups are still blocked in it past their
+    /// deadlines (each holds a thread), so DNS over this network is not answering.
+    TooManyHanging(usize),
+    /// The getaddrinfo worker thread ended without an answer (it panicked).
+    WorkerLost,
 }
 
 impl DnsFailure {
     /// Whether the failure is the deadline's.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, DnsFailure::Timeout { .. })
+        matches!(
+            self,
+            DnsFailure::Timeout { .. } | DnsFailure::TooManyHanging(_)
+        )
     }
 }
 
@@ -124,6 +133,14 @@ impl fmt::Display for DnsFailure {
                 "the name did not resolve over the cellular network (android_getaddrinfofornetwork: \
                  EAI_NODATA, which Android gives for any DNS failure: no such name, no records, \
                  a server failure or a timeout)",
+            ),
+            DnsFailure::TooManyHanging(n) => write!(
+                f,
+                "{n} earlier android_getaddrinfofornetwork calls are still blocked past their \
+                 deadlines; DNS over the cellular network is not answering"
+            ),
+            DnsFailure::WorkerLost => f.write_str(
+                "the getaddrinfo worker thread ended without an answer (a bug; please report it)",
             ),
             DnsFailure::Getaddrinfo(e) => {
                 write!(f, "android_getaddrinfofornetwork failed: {e}")
@@ -219,10 +236,7 @@ fn nquery(
         }
     }
     if pending.is_empty() {
-        return match start_error {
-            Some(e) if final_errno(e) => Step::Done(Err(DnsFailure::Query(e))),
-            _ => Step::FallBack,
-        };
+        return after_errno(start_error);
     }
     let mut answers: Vec<Answered> = Vec::new();
     let mut stop_at = deadline;
@@ -304,7 +318,12 @@ fn nquery(
     if let Some(&code) = rcodes.first() {
         return Step::Done(Err(DnsFailure::Rcode(code)));
     }
-    if answers.iter().any(|a| matches!(a, Answered::Addrs(_))) && !still_waiting {
+    // "No records" only when both families were asked: one that could not even be asked
+    // (a local errno) leaves it to getaddrinfo, which asks both.
+    if answers.iter().any(|a| matches!(a, Answered::Addrs(_)))
+        && !still_waiting
+        && start_error.is_none()
+    {
         return Step::Done(Err(DnsFailure::NoRecords));
     }
     if still_waiting || Instant::now() >= deadline {
@@ -316,11 +335,23 @@ fn nquery(
         Answered::Failed(e) => Some(*e),
         _ => None,
     });
-    match errno.or(start_error) {
+    after_errno(errno.or(start_error))
+}
+
+/// Where a res_nquery errno leads: Android's resolver giving up is a timeout (as the deadline
+/// would be), the network's errors end the lookup, the call's own go to getaddrinfo.
+fn after_errno(e: Option<Errno>) -> Step {
+    match e {
+        Some(Errno::ETIMEDOUT) => Step::Done(Err(DnsFailure::Timeout {
+            via: Via::ResNquery,
+        })),
         Some(e) if final_errno(e) => Step::Done(Err(DnsFailure::Query(e))),
         _ => Step::FallBack,
     }
 }
+
+/// getaddrinfo lookups that may be blocked at once past their deadlines.
+const MAX_HANGING_LOOKUPS: usize = 16;
 
 /// getaddrinfo has no timeout of its own: it runs on a thread of its own and is waited for
 /// until the deadline; a late answer is dropped with the thread.
@@ -330,11 +361,26 @@ fn getaddrinfo(
     name: CString,
     deadline: Instant,
 ) -> Result<Lookup, DnsFailure> {
+    /// Worker threads still inside getaddrinfo; a lookup past its deadline keeps its thread
+    /// until Android gives up, so a DNS server that never answers must not pile them up.
+    static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+    struct InFlight;
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let running = IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight;
+    if running >= MAX_HANGING_LOOKUPS {
+        return Err(DnsFailure::TooManyHanging(running));
+    }
     let (tx, rx) = mpsc::channel();
     let worker_ndk = Arc::clone(ndk);
     let spawned = std::thread::Builder::new()
         .name("phonecheck-getaddrinfo".into())
         .spawn(move || {
+            let _held = in_flight;
             let _ = tx.send(worker_ndk.getaddrinfo_for_network(network, &name));
         });
     if spawned.is_err() {
@@ -351,9 +397,10 @@ fn getaddrinfo(
             })
         }
         Ok(Err(e)) => Err(DnsFailure::Getaddrinfo(e)),
-        Err(_) => Err(DnsFailure::Timeout {
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(DnsFailure::Timeout {
             via: Via::Getaddrinfo,
         }),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(DnsFailure::WorkerLost),
     }
 }
 
@@ -402,6 +449,33 @@ mod tests {
         assert!(final_errno(Errno::ETIMEDOUT));
         assert!(!final_errno(Errno::EIO));
         assert!(!final_errno(Errno::ENOSYS));
+    }
+
+    #[test]
+    fn android_resolver_timeouts_are_timeouts_and_not_retried() {
+        use crate::standin::{Api29, StandIn, StandInNetwork};
+        let standin = Arc::new(StandIn::new());
+        let h = NetHandle(5);
+        standin.add(h, StandInNetwork::new("lo", Vec::new()));
+        standin.set_api29(Api29::Failing(Errno::ETIMEDOUT));
+        let ndk: Arc<dyn Ndk> = standin.clone();
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        let failure = resolve(&ndk, h, "operator.test", deadline).unwrap_err();
+        assert_eq!(
+            failure,
+            DnsFailure::Timeout {
+                via: Via::ResNquery
+            }
+        );
+        assert!(failure.is_timeout());
+        assert!(
+            standin
+                .calls()
+                .iter()
+                .all(|c| c.function != "android_getaddrinfofornetwork"),
+            "{:?}",
+            standin.calls()
+        );
     }
 
     #[test]

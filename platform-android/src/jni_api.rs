@@ -10,9 +10,10 @@
 //!  check::open on the calling thread (blocking: call it off the main thread) ─► envelope ─► String
 //! ```
 //!
-//! Panics: the check runs under `catch_unwind` in [`check::open`] and becomes an `sdk_error`
-//! envelope; `EnvUnowned::with_env` catches anything else in this glue, which then surfaces as
-//! a `RuntimeException` (jni's `ThrowRuntimeExAndDefault`), never as an unwind into the JVM.
+//! Panics: reading the arguments and the check run under `catch_unwind` and become an
+//! `sdk_error` envelope; only making the Java string of the envelope can still fail (the JVM
+//! out of memory), and `EnvUnowned::with_env` turns that into a `RuntimeException` (jni's
+//! `ThrowRuntimeExAndDefault`), never an unwind into the JVM.
 //! The methods are static natives (`@JvmStatic external fun` in a Kotlin `object`).
 #![allow(unsafe_code)]
 
@@ -37,7 +38,7 @@ pub extern "system" fn Java_com_idlayr_phonecheck_PhoneCheckNative_openWithDataC
     debug: jboolean,
 ) -> JString<'local> {
     env.with_env(|env| -> jni::errors::Result<JString<'local>> {
-        let envelope = run(env, network_handle, &url, None, debug);
+        let envelope = contained(|| run(env, network_handle, &url, None, debug));
         JString::from_str(env, envelope)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -58,10 +59,20 @@ pub extern "system" fn Java_com_idlayr_phonecheck_PhoneCheckNative_openWithDataC
     debug: jboolean,
 ) -> JString<'local> {
     env.with_env(|env| -> jni::errors::Result<JString<'local>> {
-        let envelope = run(env, network_handle, &url, Some(&access_token), debug);
+        let envelope = contained(|| run(env, network_handle, &url, Some(&access_token), debug));
         JString::from_str(env, envelope)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// Runs `f`; a panic in it is an `sdk_error` envelope.
+fn contained(f: impl FnOnce() -> String) -> String {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        failure_envelope(
+            ErrorCode::SdkError,
+            "internal error in phonecheck's JNI glue (a panic was caught); please report it",
+        )
+    })
 }
 
 /// Reads the arguments and runs the check; every problem is an envelope.

@@ -256,11 +256,46 @@ impl Network for AndroidNetwork {
         })?;
         Ok(socket)
     }
+
+    /// A bound socket's `connect()` failed. Android refuses a connection from an app that may
+    /// not use the network (Data Saver, background restrictions, a VPN without bypass) with
+    /// `EPERM`, and a network that went away after the bind shows as `ENONET` or as no route;
+    /// a second bind tells which.
+    fn connect_failed(&self, error: &io::Error) -> Option<NetFailure> {
+        let failure = match Errno::from_raw(error.raw_os_error()?) {
+            Errno::ENONET => Failure::NetworkGone(self.handle),
+            Errno::EPERM | Errno::EACCES => Failure::NotPermitted(self.handle),
+            Errno::ENETUNREACH | Errno::ENETDOWN | Errno::EHOSTUNREACH => self.probe().err()?,
+            _ => return None,
+        };
+        Some(self.record(failure).net_failure())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_failures_that_mean_the_network_are_read_as_such() {
+        let standin = Arc::new(crate::standin::StandIn::new());
+        let h = NetHandle(11);
+        standin.add(h, crate::standin::StandInNetwork::new("lo", Vec::new()));
+        let net = AndroidNetwork::new(standin.clone(), h);
+        let errno = |e: Errno| io::Error::from_raw_os_error(e as i32);
+        let denied = net.connect_failed(&errno(Errno::EPERM)).unwrap();
+        assert_eq!(denied.kind, TransportError::NoDataConnectivity);
+        assert!(denied.detail.contains("EPERM"), "{}", denied.detail);
+        assert_eq!(net.last_failure(), Some(Failure::NotPermitted(h)));
+        // No route while the network is still there: the generic reading stands.
+        assert_eq!(net.connect_failed(&errno(Errno::ENETUNREACH)), None);
+        // No route once it has gone: a bind says ENONET.
+        standin.remove(h);
+        let gone = net.connect_failed(&errno(Errno::ENETUNREACH)).unwrap();
+        assert_eq!(gone.kind, TransportError::NoDataConnectivity);
+        assert!(gone.detail.contains("ENONET"), "{}", gone.detail);
+        assert_eq!(net.connect_failed(&errno(Errno::ECONNREFUSED)), None);
+    }
 
     #[test]
     fn binding_failures_are_told_apart_and_all_mean_no_data_connectivity() {

@@ -16,17 +16,54 @@ use phonecheck_android::capi::{
 use phonecheck_android::standin::env;
 use serde_json::Value;
 
+/// Set for the child process that makes the C calls: the check URL it opens.
+const CHILD_URL: &str = "PHONECHECK_TEST_CAPI_URL";
+
 #[test]
 fn a_real_chain_through_the_c_abi() {
     let world = World::start();
-    // The only test in this binary, and the device is read once, on the first open.
-    std::env::set_var(
-        env::NETWORKS,
-        format!("{}=lo@{}", CELLULAR.0, world.dns.addr),
-    );
-    std::env::set_var(env::CA, &world.sim.ca_path);
     let check = world.backend.create_check("+447700900001", None).unwrap();
-    let url = CString::new(check.check_url.clone()).unwrap();
+    // The C entry points read the device from the environment, as a C program's library would.
+    // A child process gets it set before any thread of its own starts: setting it here, with the
+    // simulator's threads running, would race their reads of the environment.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["c_abi_in_a_child", "--exact", "--ignored", "--nocapture"])
+        .env(
+            env::NETWORKS,
+            format!("{}=lo@{}", CELLULAR.0, world.dns.addr),
+        )
+        .env(env::CA, &world.sim.ca_path)
+        .env(CHILD_URL, &check.check_url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ENVELOPE "))
+        .unwrap_or_else(|| panic!("no envelope from the child: {stdout}"));
+    let envelope: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(envelope["http_status"], 200, "{envelope}");
+    let code = envelope["response_body"]["code"].as_str().unwrap();
+    assert!(
+        world
+            .backend
+            .submit_code(&check.check_id, code)
+            .unwrap()
+            .matched
+    );
+}
+
+/// The C calls, in the child process `a_real_chain_through_the_c_abi` starts.
+#[test]
+#[ignore = "run by a_real_chain_through_the_c_abi in a child process with the device's environment"]
+fn c_abi_in_a_child() {
+    let url = std::env::var(CHILD_URL).expect("started by a_real_chain_through_the_c_abi");
+    let url = CString::new(url).unwrap();
     // SAFETY: a NUL-terminated string that outlives the call; no token.
     let result = unsafe { phonecheck_android_open(CELLULAR.0, url.as_ptr(), std::ptr::null(), 0) };
     assert!(!result.is_null());
@@ -57,16 +94,6 @@ fn a_real_chain_through_the_c_abi() {
         .to_string();
     // SAFETY: from phonecheck_android_open, freed once.
     unsafe { phonecheck_android_result_free(result) };
-
     assert_eq!(text.len(), needed);
-    let envelope: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(envelope["http_status"], 200, "{envelope}");
-    let code = envelope["response_body"]["code"].as_str().unwrap();
-    assert!(
-        world
-            .backend
-            .submit_code(&check.check_id, code)
-            .unwrap()
-            .matched
-    );
+    println!("ENVELOPE {text}");
 }

@@ -221,3 +221,45 @@ fn concurrent_calls_each_get_their_own_check() {
         assert!(envelope.get("debug").is_none(), "debug only when asked");
     }
 }
+
+#[test]
+fn the_access_token_reaches_the_first_origin_and_nothing_else() {
+    let records: HashMap<String, Vec<IpAddr>> = [("a.test", "127.0.0.1"), ("b.test", "127.0.0.1")]
+        .into_iter()
+        .map(|(h, ip)| (h.to_string(), vec![ip.parse().unwrap()]))
+        .collect();
+    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), records);
+    let b = ScriptedServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        vec![json(200, r#"{"check_id":"c1","code":"4711"}"#)],
+        Some(pki().server_config("b.test", &LeafOptions::default())),
+    );
+    let a = ScriptedServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        vec![phonecheck_rig::servers::redirect(
+            302,
+            &format!("https://b.test:{}/done", b.addr.port()),
+        )],
+        Some(pki().server_config("a.test", &LeafOptions::default())),
+    );
+    let (_standin, device) = device(dns.addr, &pki().ca_pem);
+    let token = "tok-5f3a9c21e07d4b6a";
+    let out = device.open(&OpenRequest {
+        network: CELLULAR,
+        url: &format!("https://a.test:{}/start", a.addr.port()),
+        access_token: Some(token),
+        debug: true,
+    });
+    let envelope: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(envelope["http_status"], 200, "{envelope}");
+    let first = &a.seen()[0].head;
+    assert!(
+        first.contains(&format!("\r\nAuthorization: Bearer {token}\r\n")),
+        "{first}"
+    );
+    assert!(
+        !b.seen()[0].head.contains("Authorization"),
+        "not to another origin"
+    );
+    assert!(!out.contains(token), "never in the envelope: {out}");
+}

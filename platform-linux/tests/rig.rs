@@ -7,6 +7,7 @@
 //! Needs root to build namespaces; without it each test prints one skip line.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,7 +22,11 @@ fn skip(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    println!("SKIP {test}: the namespace rig needs root (CI runs it as root)");
+    // Straight to stderr: the test harness hides what print macros write for a test that passes.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIP {test}: the namespace rig needs root (CI runs it as root)"
+    );
     true
 }
 

@@ -289,8 +289,9 @@ impl Driver<'_> {
                 ),
             ),
             Err(ConnectError::Failed(e)) => {
-                let kind = e.kind;
-                self.fail(kind, format!("connecting to {host}:{port}: {e}"))
+                let target = format!("{host}:{port}");
+                let f = super::connect_failure(network.as_ref(), &e.source, e.kind, &e, &target);
+                self.fail(f.kind, f.detail)
             }
         }
     }

@@ -52,6 +52,33 @@ pub trait Network: Send + Sync + std::fmt::Debug {
     }
     /// A fresh non-blocking TCP socket of `family`, bound to the mobile network, not connected.
     fn tcp_socket(&self, family: Domain) -> Result<Socket, SocketError>;
+    /// A connection attempt on one of its sockets failed with `error`: the platform may know
+    /// better what that means (on Android, `EPERM` is an app not allowed on the network and
+    /// `ENONET` a network that went away). `None` keeps the generic reading.
+    fn connect_failed(&self, _error: &std::io::Error) -> Option<NetFailure> {
+        None
+    }
+}
+
+/// The failure to report for a failed connection attempt to `target`: the network's own
+/// reading of `error` if it has one, else `kind` and `error`'s text.
+pub(crate) fn connect_failure(
+    network: &dyn Network,
+    error: &std::io::Error,
+    kind: TransportError,
+    shown: &dyn std::fmt::Display,
+    target: &dyn std::fmt::Display,
+) -> NetFailure {
+    match network.connect_failed(error) {
+        Some(f) => NetFailure {
+            kind: f.kind,
+            detail: format!("connecting to {target}: {}", f.detail),
+        },
+        None => NetFailure {
+            kind,
+            detail: format!("connecting to {target}: {shown}"),
+        },
+    }
 }
 
 /// Addresses for a name, in the order to try them.
@@ -72,8 +99,8 @@ pub struct NetFailure {
     pub detail: String,
 }
 
-/// Everything one check needs.
-#[derive(Clone, Debug)]
+/// Everything one check needs. Its `Debug` leaves the access token out.
+#[derive(Clone)]
 pub struct CheckOptions {
     /// The `check_url`.
     pub url: String,
@@ -92,6 +119,23 @@ pub struct CheckOptions {
     pub expected_state: Option<String>,
     /// `device_info` for the envelope's `debug` object; `None` leaves it out.
     pub device_info: Option<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for CheckOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckOptions")
+            .field("url", &self.url)
+            .field("policy", &self.policy)
+            .field("network", &self.network)
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "REDACTED"),
+            )
+            .field("redirect_url", &self.redirect_url)
+            .field("expected_state", &self.expected_state)
+            .field("device_info", &self.device_info)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A hop record the driver keeps for the `debug` object.

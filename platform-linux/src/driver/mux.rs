@@ -362,10 +362,13 @@ fn start_due_attempts(
                 let token = Token(*next_token);
                 *next_token += 1;
                 if let Err(e) = registry.register(&mut stream, token, Interest::WRITABLE) {
-                    *last_error = Some(NetFailure {
-                        kind: classify(&e),
-                        detail: format!("connecting to {addr}: {e}"),
-                    });
+                    *last_error = Some(super::connect_failure(
+                        network.as_ref(),
+                        &e,
+                        classify(&e),
+                        &e,
+                        &addr,
+                    ));
                     continue;
                 }
                 tokens.insert(token, (slot, id));
@@ -373,10 +376,13 @@ fn start_due_attempts(
                 *next_start = now + CONNECTION_STAGGER;
             }
             Err(e) => {
-                *last_error = Some(NetFailure {
-                    kind: e.kind,
-                    detail: format!("connecting to {addr}: {e}"),
-                });
+                *last_error = Some(super::connect_failure(
+                    network.as_ref(),
+                    &e.source,
+                    e.kind,
+                    &e,
+                    &addr,
+                ));
             }
         }
     }
@@ -707,10 +713,13 @@ impl<'a> Mux<'a> {
             Ok(Some(e)) | Err(e) => {
                 let _ = registry.deregister(&mut stream);
                 self.tokens.remove(&token);
-                *last_error = Some(NetFailure {
-                    kind: classify(&e),
-                    detail: format!("connecting to {addr}: {e}"),
-                });
+                *last_error = Some(super::connect_failure(
+                    check.opts.network.as_ref(),
+                    &e,
+                    classify(&e),
+                    &e,
+                    &addr,
+                ));
                 // The next address starts now rather than after the stagger.
                 if let ConnState::Connecting { next_start, .. } = &mut conn.state {
                     *next_start = StdInstant::now();

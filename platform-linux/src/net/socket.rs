@@ -66,9 +66,9 @@ impl std::error::Error for SocketError {
 /// Maps an OS error to the engine's transport error kinds.
 pub fn classify(e: &io::Error) -> TransportError {
     match e.raw_os_error() {
-        Some(libc_errno::ENODEV | libc_errno::ENETDOWN | libc_errno::ENXIO) => {
-            TransportError::NoDataConnectivity
-        }
+        Some(
+            libc_errno::ENODEV | libc_errno::ENETDOWN | libc_errno::ENXIO | libc_errno::ENONET,
+        ) => TransportError::NoDataConnectivity,
         Some(libc_errno::ENETUNREACH | libc_errno::EHOSTUNREACH | libc_errno::EADDRNOTAVAIL) => {
             TransportError::NoRoute
         }
@@ -86,6 +86,7 @@ pub fn classify(e: &io::Error) -> TransportError {
 mod libc_errno {
     use nix::errno::Errno;
     pub const ENODEV: i32 = Errno::ENODEV as i32;
+    pub const ENONET: i32 = Errno::ENONET as i32;
     pub const ENETDOWN: i32 = Errno::ENETDOWN as i32;
     pub const ENXIO: i32 = Errno::ENXIO as i32;
     pub const ENETUNREACH: i32 = Errno::ENETUNREACH as i32;
