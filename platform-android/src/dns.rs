@@ -26,9 +26,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags};
 use phonecheck_linux::net::dns::parse_answer;
-use phonecheck_linux::net::socket::poll_timeout;
+use phonecheck_linux::net::socket::poll_readable;
 use simple_dns::TYPE;
 
 use crate::ndk::{DnsQuery, Errno, GaiError, Ndk, NetHandle, QueryError};
@@ -242,21 +241,16 @@ fn nquery(
     let mut stop_at = deadline;
     let mut buf = vec![0u8; ANSWER_ROOM];
     while pending.iter().any(|p| p.query.is_some()) && Instant::now() < stop_at {
-        let ready: Vec<bool> = {
-            let mut fds: Vec<PollFd<'_>> = pending
-                .iter()
-                .filter_map(|p| p.query.as_ref())
-                .map(|q| PollFd::new(q.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match poll(&mut fds, poll_timeout(stop_at)) {
-                Ok(0) => break,
-                Ok(_) => fds
-                    .iter()
-                    .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                    .collect(),
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Step::Done(Err(DnsFailure::Query(e))),
-            }
+        let fds: Vec<_> = pending
+            .iter()
+            .filter_map(|p| p.query.as_ref())
+            .map(|q| q.as_fd())
+            .collect();
+        let ready = match poll_readable(&fds, stop_at) {
+            Ok(Some(ready)) => ready,
+            Ok(None) => break,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Step::Done(Err(DnsFailure::Query(e))),
         };
         let mut ready = ready.into_iter();
         for p in pending.iter_mut().filter(|p| p.query.is_some()) {

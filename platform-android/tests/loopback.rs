@@ -141,12 +141,17 @@ fn redirect_once(
     addr
 }
 
-fn two_origin_chain(lose_network_after_hop_1: bool) -> (Value, usize) {
+/// A DNS server on loopback that knows `a.test` and `b.test` as 127.0.0.1.
+fn two_origin_dns() -> DnsServer {
     let records: HashMap<String, Vec<IpAddr>> = [("a.test", "127.0.0.1"), ("b.test", "127.0.0.1")]
         .into_iter()
         .map(|(h, ip)| (h.to_string(), vec![ip.parse().unwrap()]))
         .collect();
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), records);
+    DnsServer::start("127.0.0.1:0".parse().unwrap(), records)
+}
+
+fn two_origin_chain(lose_network_after_hop_1: bool) -> (Value, usize) {
+    let dns = two_origin_dns();
     let b = ScriptedServer::start(
         "127.0.0.1:0".parse().unwrap(),
         vec![json(200, r#"{"code":"4711"}"#)],
@@ -224,11 +229,7 @@ fn concurrent_calls_each_get_their_own_check() {
 
 #[test]
 fn the_access_token_reaches_the_first_origin_and_nothing_else() {
-    let records: HashMap<String, Vec<IpAddr>> = [("a.test", "127.0.0.1"), ("b.test", "127.0.0.1")]
-        .into_iter()
-        .map(|(h, ip)| (h.to_string(), vec![ip.parse().unwrap()]))
-        .collect();
-    let dns = DnsServer::start("127.0.0.1:0".parse().unwrap(), records);
+    let dns = two_origin_dns();
     let b = ScriptedServer::start(
         "127.0.0.1:0".parse().unwrap(),
         vec![json(200, r#"{"check_id":"c1","code":"4711"}"#)],

@@ -20,13 +20,12 @@ use std::os::fd::AsFd;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags};
 use simple_dns::rdata::RData;
 use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
 use socket2::{Domain, Type};
 
 use crate::net::socket::{
-    connect_race, pinned_socket, poll_timeout, Binding, ConnectError, SocketError,
+    connect_race, pinned_socket, poll_readable, Binding, ConnectError, SocketError,
 };
 
 /// After the first usable answer, how long to wait for the other family (RFC 8305 §3).
@@ -238,20 +237,12 @@ impl Resolver {
                 refused.extend(refused_at_send);
                 return Err(DnsError::Refused(refused));
             }
-            let ready: Vec<bool> = {
-                let mut fds: Vec<PollFd<'_>> = sockets
-                    .iter()
-                    .map(|(s, _)| PollFd::new(s.as_fd(), PollFlags::POLLIN))
-                    .collect();
-                match poll(&mut fds, poll_timeout(stop_at)) {
-                    Ok(0) => break,
-                    Ok(_) => fds
-                        .iter()
-                        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                        .collect(),
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(DnsError::Socket(socket_error(io::Error::from(e)))),
-                }
+            let fds: Vec<_> = sockets.iter().map(|(s, _)| s.as_fd()).collect();
+            let ready = match poll_readable(&fds, stop_at) {
+                Ok(Some(ready)) => ready,
+                Ok(None) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(DnsError::Socket(socket_error(io::Error::from(e)))),
             };
             for (i, (socket, server)) in sockets.iter().enumerate() {
                 if !ready.get(i).copied().unwrap_or(false) || refused.contains(server) {

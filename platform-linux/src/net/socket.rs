@@ -149,6 +149,28 @@ pub fn poll_timeout(deadline: Instant) -> PollTimeout {
     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
+/// Which of `fds` are readable (or in error), waiting until `deadline`: `Ok(None)` when the
+/// deadline passed with none ready; an interrupted wait is `Err(EINTR)`, for the caller to retry.
+pub fn poll_readable(
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    deadline: Instant,
+) -> Result<Option<Vec<bool>>, nix::errno::Errno> {
+    use nix::poll::{poll, PollFd, PollFlags};
+    let mut polled: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    match poll(&mut polled, poll_timeout(deadline))? {
+        0 => Ok(None),
+        _ => Ok(Some(
+            polled
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect(),
+        )),
+    }
+}
+
 /// Why no connection was made.
 #[derive(Debug)]
 pub enum ConnectError {

@@ -40,6 +40,9 @@ use phonecheck_engine::{
 };
 use static_cell::ConstStaticCell;
 
+mod chain;
+use chain::{PIECE, REPLIES};
+
 /// The session's storage: const-initialised, so it lands in .bss (zero) and costs no flash.
 static STORAGE: ConstStaticCell<Small> = ConstStaticCell::new(Small::new());
 /// The session itself, built in place by `Session::new_in`.
@@ -58,15 +61,6 @@ const REDIRECT_URL: &str = "https://app.example/phonecheck/done";
 /// 2026-01-01T00:00:00Z at the fake clock's origin.
 const UNIX_AT_START: u64 = 1_767_225_600;
 
-/// The server's side of the chain, one response per request.
-const REPLIES: [&[u8]; 5] = [
-    b"HTTP/1.1 302 Found\r\nLocation: /two\r\nSet-Cookie: s=1; Path=/\r\nContent-Length: 3\r\n\r\nabc",
-    b"HTTP/1.1 302 Found\r\nLocation: http://mno.example/three?x=1\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\n\r\n",
-    b"HTTP/1.1 307 Temporary Redirect\r\nLocation: ../four\r\nSet-Cookie: m=2; Expires=Wed, 01 Jan 2031 00:00:00 GMT\r\nContent-Length: 0\r\n\r\n",
-    b"HTTP/1.1 302 Found\r\nLocation: http://api.example/five\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
-      11\r\n{\"check_id\":\"c1\",\r\n18\r\n\"code\":\"4711\",\"ttl\":300}\r\n0\r\n\r\n",
-];
 /// The headers each request must carry (`+`) or must not carry (`-`).
 const EXPECT: [&[(bool, &[u8])]; 5] = [
     &[
@@ -87,9 +81,6 @@ const EXPECT: [&[(bool, &[u8])]; 5] = [
 const EXPECT_HOPS: u8 = 5;
 const EXPECT_CONNECTIONS: u16 = 3;
 const EXPECT_CODE: &str = "4711";
-
-/// Bytes of a response fed per `Received`.
-const PIECE: usize = 40;
 
 const PAINT: u32 = 0xC5AC_CE55;
 

@@ -13,22 +13,13 @@ use cortex_m_semihosting::{debug, hio};
 use phonecheck_engine::{ConnId, ConnectionInfo, Input, Instant, Output, Policy, Session, Small};
 use static_cell::ConstStaticCell;
 
+#[path = "../chain.rs"]
+mod chain;
+use chain::{PIECE, REPLIES};
+
 static STORAGE: ConstStaticCell<Small> = ConstStaticCell::new(Small::new());
 static SESSION: ConstStaticCell<Option<Session<'static>>> = ConstStaticCell::new(None);
 static ENVELOPE: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
-
-/// The server's side of the chain (as in `src/main.rs`), one response per request.
-const REPLIES: [&[u8]; 5] = [
-    b"HTTP/1.1 302 Found\r\nLocation: /two\r\nSet-Cookie: s=1; Path=/\r\nContent-Length: 3\r\n\r\nabc",
-    b"HTTP/1.1 302 Found\r\nLocation: http://mno.example/three?x=1\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\n\r\n",
-    b"HTTP/1.1 307 Temporary Redirect\r\nLocation: ../four\r\nSet-Cookie: m=2; Expires=Wed, 01 Jan 2031 00:00:00 GMT\r\nContent-Length: 0\r\n\r\n",
-    b"HTTP/1.1 302 Found\r\nLocation: http://api.example/five\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
-      11\r\n{\"check_id\":\"c1\",\r\n18\r\n\"code\":\"4711\",\"ttl\":300}\r\n0\r\n\r\n",
-];
-
-/// Bytes of a response fed per `Received`, as from a slow modem.
-const PIECE: usize = 40;
 
 #[entry]
 fn main() -> ! {
@@ -47,7 +38,10 @@ fn main() -> ! {
     let Ok(session) = created else {
         fail(b"Session::new_in failed")
     };
-    if session.set_access_token("sk-test-0123456789abcdef").is_err() {
+    if session
+        .set_access_token("sk-test-0123456789abcdef")
+        .is_err()
+    {
         fail(b"set_access_token failed");
     }
     let mut tx = [0u8; 96];
