@@ -34,6 +34,16 @@ object PhoneCheckNative {
         accessToken: String,
         debug: Boolean,
     ): String
+
+    /** The check, and a recording of it in [recordPath] for support (`phonecheck replay`). */
+    @JvmStatic
+    external fun openWithDataCellularRecording(
+        networkHandle: Long,
+        url: String,
+        accessToken: String?,
+        debug: Boolean,
+        recordPath: String,
+    ): String
 }
 
 /** Opens check URLs over mobile data, even while Wi-Fi is the default network. */

@@ -83,6 +83,23 @@ struct phonecheck_android_result *phonecheck_android_open(uint64_t network_handl
                                                           uint32_t debug);
 
 /**
+ * `phonecheck_android_open` that also writes a recording of the device step to the file
+ * `record_path` (secrets redacted; `phonecheck replay` reads it), for support. If the file
+ * cannot be written the result is the check's all the same, with `recording_error` added to
+ * the envelope.
+ *
+ * # Safety
+ *
+ * As `phonecheck_android_open`; `record_path` too is a NUL-terminated string valid for the
+ * call (NULL: no recording).
+ */
+struct phonecheck_android_result *phonecheck_android_open_recording(uint64_t network_handle,
+                                                                    const char *url,
+                                                                    const char *access_token,
+                                                                    uint32_t debug,
+                                                                    const char *record_path);
+
+/**
  * Copies the envelope of `result` into `out` (`out_len` bytes), NUL-terminated, and sets
  * `*needed` (if not NULL) to its length without the NUL. Returns BUFFER_TOO_SMALL, writing
  * nothing, when `out_len` is not at least that length plus one.

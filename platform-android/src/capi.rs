@@ -19,6 +19,7 @@
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
 
 use phonecheck_engine::ErrorCode;
 
@@ -67,22 +68,61 @@ pub unsafe extern "C" fn phonecheck_android_open(
     access_token: *const c_char,
     debug: u32,
 ) -> *mut phonecheck_android_result {
+    // SAFETY: the caller's contract, passed on; no recording.
+    unsafe { open(network_handle, url, access_token, debug, ptr::null()) }
+}
+
+/// `phonecheck_android_open` that also writes a recording of the device step to the file
+/// `record_path` (secrets redacted; `phonecheck replay` reads it), for support. If the file
+/// cannot be written the result is the check's all the same, with `recording_error` added to
+/// the envelope.
+///
+/// # Safety
+///
+/// As `phonecheck_android_open`; `record_path` too is a NUL-terminated string valid for the
+/// call (NULL: no recording).
+#[no_mangle]
+pub unsafe extern "C" fn phonecheck_android_open_recording(
+    network_handle: u64,
+    url: *const c_char,
+    access_token: *const c_char,
+    debug: u32,
+    record_path: *const c_char,
+) -> *mut phonecheck_android_result {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { open(network_handle, url, access_token, debug, record_path) }
+}
+
+/// Both entry points: the arguments read, the check run, the result boxed.
+///
+/// # Safety
+///
+/// Every pointer is NULL or a NUL-terminated string valid for the call.
+unsafe fn open(
+    network_handle: u64,
+    url: *const c_char,
+    access_token: *const c_char,
+    debug: u32,
+    record_path: *const c_char,
+) -> *mut phonecheck_android_result {
     let run = || {
         // SAFETY: the caller promises NUL-terminated strings that outlive the call, or NULL.
-        let url = unsafe { text(url) };
-        // SAFETY: as above.
-        let token = unsafe { text(access_token) };
-        let envelope = match (url, token) {
-            (None, _) => failure_envelope(ErrorCode::SdkError, "url is NULL"),
-            (Some(Err(())), _) => failure_envelope(ErrorCode::SdkError, "url is not UTF-8"),
-            (_, Some(Err(()))) => {
+        let (url, token, record) = unsafe { (text(url), text(access_token), text(record_path)) };
+        let envelope = match (url, token, record) {
+            (None, _, _) => failure_envelope(ErrorCode::SdkError, "url is NULL"),
+            (Some(Err(())), _, _) => failure_envelope(ErrorCode::SdkError, "url is not UTF-8"),
+            (_, Some(Err(())), _) => {
                 failure_envelope(ErrorCode::SdkError, "access_token is not UTF-8")
             }
-            (Some(Ok(url)), token) => check::open(&OpenRequest {
+            (_, _, Some(Err(()))) => {
+                failure_envelope(ErrorCode::SdkError, "record_path is not UTF-8")
+            }
+            (Some(Ok(url)), token, record) => check::open(&OpenRequest {
                 network: NetHandle(network_handle),
                 url,
                 access_token: token.and_then(Result::ok),
                 debug: debug != 0,
+                record: record.and_then(Result::ok).map(std::path::Path::new),
             }),
         };
         // serde_json escapes NUL inside strings, so an envelope has none; a NUL would only cut
@@ -90,7 +130,7 @@ pub unsafe extern "C" fn phonecheck_android_open(
         let envelope = CString::new(envelope.replace('\0', "")).unwrap_or_default();
         Box::into_raw(Box::new(phonecheck_android_result { envelope }))
     };
-    catch_unwind(AssertUnwindSafe(run)).unwrap_or(std::ptr::null_mut())
+    catch_unwind(AssertUnwindSafe(run)).unwrap_or(ptr::null_mut())
 }
 
 /// Copies the envelope of `result` into `out` (`out_len` bytes), NUL-terminated, and sets

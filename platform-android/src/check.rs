@@ -21,6 +21,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
 use phonecheck_engine::{ErrorCode, Policy, TlsSettings};
+use phonecheck_linux::driver::record::Recorder;
 use phonecheck_linux::driver::{self, CheckOptions};
 use phonecheck_linux::net::is_public_suffix;
 use serde_json::Value;
@@ -39,6 +40,10 @@ pub struct OpenRequest<'a> {
     pub access_token: Option<&'a str>,
     /// Add the `debug` object (hop trace, device info; secrets redacted).
     pub debug: bool,
+    /// Write a recording of the device step here (`phonecheck replay` reads it), secrets
+    /// redacted; for support, not for every check. A file that cannot be written leaves the
+    /// check's result as it is and adds `recording_error` to the envelope.
+    pub record: Option<&'a std::path::Path>,
 }
 
 impl std::fmt::Debug for OpenRequest<'_> {
@@ -48,6 +53,7 @@ impl std::fmt::Debug for OpenRequest<'_> {
             .field("url", &self.url)
             .field("access_token", &self.access_token.map(|_| "REDACTED"))
             .field("debug", &self.debug)
+            .field("record", &self.record)
             .finish()
     }
 }
@@ -117,10 +123,22 @@ impl Device {
             expected_state: None,
             device_info,
         };
-        let report = driver::run_check(&options, &mut |_| {});
-        match (report.code, network.last_failure()) {
+        let (report, recorded) = match request.record {
+            None => (driver::run_check(&options, &mut |_| {}), Ok(())),
+            Some(path) => {
+                let mut recorder = Recorder::new(&options, false);
+                let report = driver::run_check_recorded(&options, &mut |_| {}, None, &mut recorder);
+                let written = recorder.finish().write(path).map_err(|e| e.to_string());
+                (report, written)
+            }
+        };
+        let envelope = match (report.code, network.last_failure()) {
             (Some(_), Some(failure)) => with_android_wording(&report.envelope, &failure),
             _ => report.envelope,
+        };
+        match recorded {
+            Ok(()) => envelope,
+            Err(why) => with_member(&envelope, "recording_error", &why),
         }
     }
 }
@@ -178,6 +196,15 @@ pub fn open(request: &OpenRequest<'_>) -> String {
             "internal error in phonecheck (a panic while setting up the device)",
         ),
     }
+}
+
+/// The envelope with one more member at its end.
+fn with_member(envelope: &str, key: &str, value: &str) -> String {
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(envelope) else {
+        return envelope.to_string();
+    };
+    map.insert(key.into(), Value::String(value.into()));
+    Value::Object(map).to_string()
 }
 
 /// An envelope for a failure before any session started.
@@ -249,6 +276,7 @@ mod tests {
             url: "https://example.invalid/",
             access_token: None,
             debug: false,
+            record: None,
         });
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["error"], "sdk_no_data_connectivity");

@@ -38,7 +38,7 @@ pub extern "system" fn Java_com_idlayr_phonecheck_PhoneCheckNative_openWithDataC
     debug: jboolean,
 ) -> JString<'local> {
     env.with_env(|env| -> jni::errors::Result<JString<'local>> {
-        let envelope = contained(|| run(env, network_handle, &url, None, debug));
+        let envelope = contained(|| run(env, network_handle, &url, None, debug, None));
         JString::from_str(env, envelope)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -59,7 +59,45 @@ pub extern "system" fn Java_com_idlayr_phonecheck_PhoneCheckNative_openWithDataC
     debug: jboolean,
 ) -> JString<'local> {
     env.with_env(|env| -> jni::errors::Result<JString<'local>> {
-        let envelope = contained(|| run(env, network_handle, &url, Some(&access_token), debug));
+        let envelope =
+            contained(|| run(env, network_handle, &url, Some(&access_token), debug, None));
+        JString::from_str(env, envelope)
+    })
+    .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// `openWithDataCellularRecording(networkHandle: Long, url: String, accessToken: String?,
+/// debug: Boolean, recordPath: String): String`: the check, and a recording of it written to
+/// `recordPath` (secrets redacted) for support (`phonecheck replay` reads it).
+// SAFETY: as above; the JVM binds the mangled name to this signature.
+#[no_mangle]
+pub extern "system" fn Java_com_idlayr_phonecheck_PhoneCheckNative_openWithDataCellularRecording<
+    'local,
+>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    network_handle: jlong,
+    url: JString<'local>,
+    access_token: JString<'local>,
+    debug: jboolean,
+    record_path: JString<'local>,
+) -> JString<'local> {
+    env.with_env(|env| -> jni::errors::Result<JString<'local>> {
+        let envelope = contained(|| {
+            let Ok(path) = record_path.try_to_string(env) else {
+                return failure_envelope(ErrorCode::SdkError, "recordPath is null or unreadable");
+            };
+            // A null token is no token here (the Kotlin parameter is nullable).
+            let token = (!access_token.is_null()).then_some(&access_token);
+            run(
+                env,
+                network_handle,
+                &url,
+                token,
+                debug,
+                Some(std::path::Path::new(&path)),
+            )
+        });
         JString::from_str(env, envelope)
     })
     .resolve::<ThrowRuntimeExAndDefault>()
@@ -82,6 +120,7 @@ fn run(
     url: &JString<'_>,
     access_token: Option<&JString<'_>>,
     debug: jboolean,
+    record: Option<&std::path::Path>,
 ) -> String {
     let Ok(url) = url.try_to_string(env) else {
         return failure_envelope(ErrorCode::SdkError, "url is null or unreadable");
@@ -99,5 +138,6 @@ fn run(
         url: &url,
         access_token: token.as_deref(),
         debug,
+        record,
     })
 }

@@ -10,14 +10,16 @@ use std::ffi::{CStr, CString};
 
 use common::{World, CELLULAR};
 use phonecheck_android::capi::{
-    phonecheck_android_open, phonecheck_android_result_envelope, phonecheck_android_result_free,
-    phonecheck_android_status,
+    phonecheck_android_open, phonecheck_android_open_recording, phonecheck_android_result_envelope,
+    phonecheck_android_result_free, phonecheck_android_status,
 };
 use phonecheck_android::standin::env;
 use serde_json::Value;
 
 /// Set for the child process that makes the C calls: the check URL it opens.
 const CHILD_URL: &str = "PHONECHECK_TEST_CAPI_URL";
+/// And a URL on the same server that answers 404, opened with a recording.
+const CHILD_OTHER_URL: &str = "PHONECHECK_TEST_CAPI_OTHER_URL";
 
 #[test]
 fn a_real_chain_through_the_c_abi() {
@@ -34,6 +36,13 @@ fn a_real_chain_through_the_c_abi() {
         )
         .env(env::CA, &world.sim.ca_path)
         .env(CHILD_URL, &check.check_url)
+        .env(
+            CHILD_OTHER_URL,
+            format!(
+                "https://api.test:{}/no-such-path",
+                world.sim.api_addr.port()
+            ),
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -96,4 +105,43 @@ fn c_abi_in_a_child() {
     unsafe { phonecheck_android_result_free(result) };
     assert_eq!(text.len(), needed);
     println!("ENVELOPE {text}");
+
+    // The recording entry point: the check's result as ever, and a recording on disk.
+    let other = CString::new(std::env::var(CHILD_OTHER_URL).unwrap()).unwrap();
+    let path = std::env::temp_dir().join(format!("phonecheck-capi-{}.jsonl", std::process::id()));
+    let c_path = CString::new(path.display().to_string()).unwrap();
+    // SAFETY: NUL-terminated strings that outlive the call; no token.
+    let result = unsafe {
+        phonecheck_android_open_recording(
+            CELLULAR.0,
+            other.as_ptr(),
+            std::ptr::null(),
+            0,
+            c_path.as_ptr(),
+        )
+    };
+    assert!(!result.is_null());
+    let mut buf = vec![0 as std::ffi::c_char; 4096];
+    // SAFETY: a live result; `buf` is valid for its length.
+    let status = unsafe {
+        phonecheck_android_result_envelope(
+            result,
+            buf.as_mut_ptr(),
+            buf.len(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, phonecheck_android_status::Ok);
+    // SAFETY: NUL-terminated by the library; the result is freed once.
+    let recorded: Value =
+        serde_json::from_str(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap()).unwrap();
+    // SAFETY: from phonecheck_android_open_recording, freed once.
+    unsafe { phonecheck_android_result_free(result) };
+    assert_eq!(recorded["http_status"], 404, "{recorded}");
+    let recording = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        recording.starts_with("{\"phonecheck_recording\":1"),
+        "{recording}"
+    );
 }

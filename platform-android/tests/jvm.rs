@@ -66,10 +66,12 @@ fn the_jni_entry_points_on_a_desktop_jvm() {
         String::from_utf8_lossy(&javac.stderr)
     );
 
-    let mut checks: Vec<_> = (0..8)
+    let mut checks: Vec<_> = (0..9)
         .map(|_| world.backend.create_check(OWNER, None).unwrap())
         .collect();
+    let recorded_check = checks.pop().unwrap();
     let threaded = checks.split_off(2);
+    let record_path = classes.join("recorded.jsonl");
     let any_url = format!(
         "https://api.test:{}/never-opened",
         world.sim.api_addr.port()
@@ -86,6 +88,8 @@ fn the_jni_entry_points_on_a_desktop_jvm() {
     ];
     args.extend(threaded.iter().map(|c| c.check_url.clone()));
     let run = Command::new("java")
+        .arg(format!("-DrecordUrl={}", recorded_check.check_url))
+        .arg(format!("-DrecordPath={}", record_path.display()))
         .arg("-cp")
         .arg(&classes)
         .arg("Harness")
@@ -101,6 +105,7 @@ fn the_jni_entry_points_on_a_desktop_jvm() {
         .env(env::PANIC_HANDLE, "13")
         .output()
         .unwrap();
+    let recording = std::fs::read_to_string(&record_path).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&classes);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
@@ -154,6 +159,16 @@ fn the_jni_entry_points_on_a_desktop_jvm() {
         .as_str()
         .unwrap()
         .contains("panic"));
+
+    // The recording variant: the same check, and a recording of it for `phonecheck replay`.
+    let recorded = &out["recorded"];
+    assert_eq!(recorded["http_status"], 200, "{recorded}");
+    assert!(
+        recording.starts_with("{\"phonecheck_recording\":1"),
+        "{recording}"
+    );
+    assert!(recording.contains("\"secrets\":\"redacted\""));
+    assert!(recording.contains(&recorded_check.check_url[..20]));
 
     for (i, check) in threaded.iter().enumerate() {
         let e = &out[format!("thread-{i}").as_str()];

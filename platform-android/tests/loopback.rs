@@ -211,6 +211,7 @@ fn concurrent_calls_each_get_their_own_check() {
                         url: &c.check_url,
                         access_token: None,
                         debug: false,
+                        record: None,
                     });
                     (c.check_id.clone(), serde_json::from_str(&envelope).unwrap())
                 })
@@ -245,14 +246,32 @@ fn the_access_token_reaches_the_first_origin_and_nothing_else() {
     );
     let (_standin, device) = device(dns.addr, &pki().ca_pem);
     let token = "tok-5f3a9c21e07d4b6a";
+    // Recorded too, as an app's support option would: the token never reaches the file.
+    let record =
+        std::env::temp_dir().join(format!("phonecheck-android-{}.jsonl", std::process::id()));
     let out = device.open(&OpenRequest {
         network: CELLULAR,
         url: &format!("https://a.test:{}/start", a.addr.port()),
         access_token: Some(token),
         debug: true,
+        record: Some(&record),
     });
     let envelope: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(envelope["http_status"], 200, "{envelope}");
+    let recording = std::fs::read_to_string(&record).unwrap();
+    assert!(!recording.contains(token), "the token is never recorded");
+    let replayed = phonecheck_linux::driver::replay::replay(
+        &phonecheck_linux::driver::record::Recording::read(&record).unwrap(),
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&record);
+    assert!(replayed.divergence.is_none(), "{:?}", replayed.divergence);
+    // Redacted by default: the code replays as a placeholder of its length.
+    let code = replayed
+        .report
+        .and_then(|r| r.field(phonecheck_engine::Field::Code).map(String::from));
+    assert_eq!(code.as_deref().map(str::len), Some(4));
+    assert_ne!(code.as_deref(), Some("4711"));
     let first = &a.seen()[0].head;
     assert!(
         first.contains(&format!("\r\nAuthorization: Bearer {token}\r\n")),

@@ -90,6 +90,7 @@ fn open_in_phone(rig: &Rig, device: &Device) -> Value {
                 url: "https://echo.test/",
                 access_token: None,
                 debug: true,
+                record: None,
             })
         })
         .join()

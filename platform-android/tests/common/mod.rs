@@ -72,6 +72,7 @@ pub fn open(device: &Device, url: &str) -> Value {
         url,
         access_token: None,
         debug: true,
+        record: None,
     });
     serde_json::from_str(&envelope).unwrap_or_else(|e| panic!("not JSON ({e}): {envelope}"))
 }

@@ -23,6 +23,11 @@ public final class Harness {
         print("zero", PhoneCheckNative.openWithDataCellular(0L, urlAny, false));
         print("gone", PhoneCheckNative.openWithDataCellular(gone, urlAny, false));
         print("panic", PhoneCheckNative.openWithDataCellular(panics, urlAny, false));
+        String recordUrl = System.getProperty("recordUrl");
+        String recordPath = System.getProperty("recordPath");
+        if (recordUrl != null && recordPath != null) {
+            print("recorded", PhoneCheckNative.openWithDataCellularRecording(handle, recordUrl, null, false, recordPath));
+        }
 
         List<Thread> threads = new ArrayList<>();
         String[] results = new String[args.length - 8];

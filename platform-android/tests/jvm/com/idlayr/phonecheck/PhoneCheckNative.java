@@ -10,4 +10,7 @@ public final class PhoneCheckNative {
 
     public static native String openWithDataCellularAndAccessToken(
             long networkHandle, String url, String accessToken, boolean debug);
+
+    public static native String openWithDataCellularRecording(
+            long networkHandle, String url, String accessToken, boolean debug, String recordPath);
 }
