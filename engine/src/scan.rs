@@ -29,9 +29,8 @@ fn find_by(hay: &[u8], may_hold: impl Fn(u64) -> bool, is: impl Fn(u8) -> bool) 
     let mut at = 0;
     let mut chunks = hay.chunks_exact(8);
     for chunk in chunks.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        if may_hold(u64::from_le_bytes(w)) {
+        let word = chunk.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        if may_hold(word) {
             if let Some(i) = chunk.iter().position(|&b| is(b)) {
                 return Some(at + i);
             }
@@ -84,10 +83,8 @@ pub(crate) fn token_is(token: &[u8], lower: &[u8]) -> bool {
     let mut a = token.chunks_exact(8);
     let mut b = lower.chunks_exact(8);
     for (x, y) in a.by_ref().zip(b.by_ref()) {
-        let (mut wx, mut wy) = ([0u8; 8], [0u8; 8]);
-        wx.copy_from_slice(x);
-        wy.copy_from_slice(y);
-        if u64::from_le_bytes(wx) | fold != u64::from_le_bytes(wy) | fold {
+        let word = |c: &[u8]| c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        if word(x) | fold != word(y) | fold {
             return false;
         }
     }
