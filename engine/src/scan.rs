@@ -29,7 +29,9 @@ fn find_by(hay: &[u8], may_hold: impl Fn(u64) -> bool, is: impl Fn(u8) -> bool) 
     let mut at = 0;
     let mut chunks = hay.chunks_exact(8);
     for chunk in chunks.by_ref() {
-        let word = chunk.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        let word = chunk
+            .first_chunk::<8>()
+            .map_or(0, |w| u64::from_le_bytes(*w));
         if may_hold(word) {
             if let Some(i) = chunk.iter().position(|&b| is(b)) {
                 return Some(at + i);
