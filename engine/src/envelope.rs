@@ -143,7 +143,7 @@ fn write_all<H: HopSource + ?Sized>(
             match done.body {
                 ResponseBody::Json(doc) => {
                     out.write_str(",\"response_body\":")?;
-                    out.write_str(doc.trim())?;
+                    out.write_str(doc.trim_ascii())?;
                 }
                 ResponseBody::RedirectQuery(_) => {
                     out.write_str(",\"response_body\":{")?;
