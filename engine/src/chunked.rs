@@ -30,6 +30,20 @@ pub enum ChunkError {
     MalformedTrailers,
 }
 
+impl ChunkError {
+    /// The variant's name, as in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChunkError::InvalidSize => "InvalidSize",
+            ChunkError::SizeOverflow => "SizeOverflow",
+            ChunkError::LineTooLong => "LineTooLong",
+            ChunkError::TrailersTooLarge => "TrailersTooLarge",
+            ChunkError::MissingDataCrlf => "MissingDataCrlf",
+            ChunkError::MalformedTrailers => "MalformedTrailers",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Reading hex digits of a chunk size.

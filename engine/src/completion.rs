@@ -132,12 +132,19 @@ pub enum FieldValue<'s> {
     Query(&'s str),
 }
 
+impl FieldValue<'_> {
+    /// Writes the decoded value to `out` (what `Display` writes, without the formatter).
+    pub fn write_to(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        match self {
+            FieldValue::Json(raw) => json::write_unescaped(raw, out),
+            FieldValue::Query(raw) => percent_decode(raw, out),
+        }
+    }
+}
+
 impl fmt::Display for FieldValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FieldValue::Json(raw) => json::write_unescaped(raw, f),
-            FieldValue::Query(raw) => percent_decode(raw, f),
-        }
+        self.write_to(f)
     }
 }
 

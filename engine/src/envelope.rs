@@ -18,6 +18,7 @@ use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::json::{write_escaped, Escaping};
 use crate::session::Session;
+use crate::text::text;
 use crate::trace::{write_url, Counters, HopRecord, HopSource};
 
 /// How much of a non-JSON final body `debug.final_body_preview` shows.
@@ -68,7 +69,7 @@ impl fmt::Display for EnvelopeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EnvelopeError::BufferTooSmall { needed } => {
-                write!(f, "envelope buffer too small: {needed} bytes needed")
+                text!(f, "envelope buffer too small: ", *needed, " bytes needed")
             }
             EnvelopeError::NotFinished => f.write_str("the check has not finished"),
         }
@@ -139,7 +140,7 @@ fn write_all<H: HopSource + ?Sized>(
     let mut preview: Option<&[u8]> = None;
     match outcome {
         Ok(done) => {
-            write!(out, "\"http_status\":{}", done.http_status)?;
+            text!(out, "\"http_status\":", done.http_status)?;
             match done.body {
                 ResponseBody::Json(doc) => {
                     out.write_str(",\"response_body\":")?;
@@ -154,8 +155,8 @@ fn write_all<H: HopSource + ?Sized>(
                                 out.write_char(',')?;
                             }
                             first = false;
-                            write!(out, "\"{}\":\"", field.key())?;
-                            write!(Escaping(out), "{value}")?;
+                            text!(out, "\"", field.key(), "\":\"")?;
+                            value.write_to(&mut Escaping(out))?;
                             out.write_char('"')?;
                         }
                     }
@@ -166,16 +167,17 @@ fn write_all<H: HopSource + ?Sized>(
             }
         }
         Err(error) => {
-            write!(
+            text!(
                 out,
-                "\"error\":\"{}\",\"error_description\":\"",
-                error.code().as_str()
+                "\"error\":\"",
+                error.code().as_str(),
+                "\",\"error_description\":\""
             )?;
-            write!(Escaping(out), "{error}")?;
+            error.describe(&mut Escaping(out))?;
             out.write_char('"')?;
         }
     }
-    write!(out, ",\"hops\":{hops}")?;
+    text!(out, ",\"hops\":", hops)?;
     if let Some(debug) = debug {
         out.write_str(",\"debug\":")?;
         write_debug(out, &debug, preview)?;

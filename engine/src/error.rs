@@ -6,6 +6,7 @@ use core::fmt;
 use crate::request::RequestError;
 use crate::response::{Part, ResponseError};
 use crate::storage::Area;
+use crate::text::{text, Piece};
 use crate::url::UrlError;
 
 /// A failure the driver reports instead of bytes (`Input::TransportFailed`).
@@ -77,8 +78,8 @@ pub enum TlsError {
     TruncatedWithoutCloseNotify,
 }
 
-impl fmt::Display for TlsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Piece for TlsError {
+    fn put(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             TlsError::NotConfigured => f.write_str(
                 "https hop but TLS is not configured (build with the `tls` feature and pass TLS settings)",
@@ -102,7 +103,7 @@ impl fmt::Display for TlsError {
             ),
             TlsError::BadCertificate => f.write_str("the server's certificate is invalid"),
             TlsError::AlertReceived { alert } => {
-                write!(f, "the server ended the TLS handshake with alert {alert}")
+                text!(f, "the server ended the TLS handshake with alert ", *alert)
             }
             TlsError::HandshakeFailed => f.write_str(
                 "the TLS handshake failed (no common protocol version or cipher suite?)",
@@ -385,8 +386,8 @@ impl Error {
     }
 }
 
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Piece for TransportError {
+    fn put(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         f.write_str(match self {
             TransportError::NoDataConnectivity => {
                 "no mobile data connectivity (interface missing or down)"
@@ -408,93 +409,168 @@ impl fmt::Display for TransportError {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The message of [`Display`](fmt::Display), written piece by piece (see `crate::text`).
+    pub(crate) fn describe(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             Error::InsecureStart => {
-                f.write_str("the check URL must be https (allow http only for development)")
+                out.write_str("the check URL must be https (allow http only for development)")
             }
-            Error::InvalidUrl { error } => write!(f, "invalid check URL: {error}"),
-            Error::ForbiddenScheme { hop } => write!(
-                f,
-                "hop {hop} redirected to a scheme other than http or https; not followed"
+            Error::InvalidUrl { error } => text!(out, "invalid check URL: ", *error),
+            Error::ForbiddenScheme { hop } => text!(
+                out,
+                "hop ",
+                *hop,
+                " redirected to a scheme other than http or https; not followed"
             ),
-            Error::InsecureRedirect { hop } => write!(
-                f,
-                "hop {hop} redirected to plain http, and every hop must be https; not followed"
+            Error::InsecureRedirect { hop } => text!(
+                out,
+                "hop ",
+                *hop,
+                " redirected to plain http, and every hop must be https; not followed"
             ),
-            Error::StateMismatch { hop } => write!(
-                f,
-                "hop {hop} reached the redirect URL with a state other than the one sent: \
+            Error::StateMismatch { hop } => text!(
+                out,
+                "hop ",
+                *hop,
+                " reached the redirect URL with a state other than the one sent: \
                  the answer is not for this request"
             ),
-            Error::InteractionRequired { hop, status } => write!(
-                f,
-                "hop {hop} answered {status} with an HTML page (consent or login) that needs a \
+            Error::InteractionRequired { hop, status } => text!(
+                out,
+                "hop ",
+                *hop,
+                " answered ",
+                *status,
+                " with an HTML page (consent or login) that needs a \
                  person; open the URL in a browser or ask the operator to skip it"
             ),
-            Error::BadLocation { hop, error } => {
-                write!(f, "hop {hop} redirected to an unusable Location: {error}")
-            }
+            Error::BadLocation { hop, error } => text!(
+                out,
+                "hop ",
+                *hop,
+                " redirected to an unusable Location: ",
+                *error
+            ),
             Error::MissingLocation { hop, status } => {
-                write!(f, "hop {hop} answered {status} without a Location")
-            }
-            Error::TooManyRedirects { max, hop } => {
-                write!(
-                    f,
-                    "too many redirects: hop {hop} redirected again after {max}"
+                text!(
+                    out,
+                    "hop ",
+                    *hop,
+                    " answered ",
+                    *status,
+                    " without a Location"
                 )
             }
-            Error::Transport { hop, error } => write!(f, "hop {hop}: {error}"),
-            Error::Tls { hop, error } => write!(f, "hop {hop}: {error}"),
-            Error::ConnectTimeout { hop } => {
-                write!(
-                    f,
-                    "hop {hop}: no connection before the DNS + connect deadline"
-                )
-            }
+            Error::TooManyRedirects { max, hop } => text!(
+                out,
+                "too many redirects: hop ",
+                *hop,
+                " redirected again after ",
+                *max
+            ),
+            Error::Transport { hop, error } => text!(out, "hop ", *hop, ": ", *error),
+            Error::Tls { hop, error } => text!(out, "hop ", *hop, ": ", *error),
+            Error::ConnectTimeout { hop } => text!(
+                out,
+                "hop ",
+                *hop,
+                ": no connection before the DNS + connect deadline"
+            ),
             Error::ResponseTimeout { hop } => {
-                write!(f, "hop {hop}: no response head before the deadline")
+                text!(out, "hop ", *hop, ": no response head before the deadline")
             }
-            Error::IdleTimeout { hop } => {
-                write!(
-                    f,
-                    "hop {hop}: the response body stalled past the idle deadline"
-                )
-            }
-            Error::CheckTimeout { hop, limit_ms } => {
-                write!(f, "the check took longer than {limit_ms} ms (at hop {hop})")
-            }
+            Error::IdleTimeout { hop } => text!(
+                out,
+                "hop ",
+                *hop,
+                ": the response body stalled past the idle deadline"
+            ),
+            Error::CheckTimeout { hop, limit_ms } => text!(
+                out,
+                "the check took longer than ",
+                *limit_ms,
+                " ms (at hop ",
+                *hop,
+                ")"
+            ),
             Error::ClosedEarly { hop, part } => {
                 let part = match part {
                     Part::Head => "head",
                     Part::Body => "body",
                 };
-                write!(f, "hop {hop}: the server closed the connection mid-{part}")
-            }
-            Error::Response { hop, error } => write!(f, "hop {hop}: {error}"),
-            Error::Storage { area, needed, have } => write!(
-                f,
-                "the {} storage area is too small: {needed} bytes needed, {have} available",
-                area.as_str()
-            ),
-            Error::PolicyOutOfRange { field, max } => {
-                write!(f, "the policy's {field} is out of range: at most {max}")
-            }
-            Error::AlreadyStarted => {
-                f.write_str("the session was already configured or started; set it up once")
-            }
-            Error::FinalBodyTooLarge { hop, limit } => {
-                write!(
-                    f,
-                    "hop {hop}: final body larger than the {limit}-byte limit"
+                text!(
+                    out,
+                    "hop ",
+                    *hop,
+                    ": the server closed the connection mid-",
+                    part
                 )
             }
-            Error::CookieTooLarge { hop, limit, needed } => write!(
-                f,
-                "hop {hop}: a Set-Cookie needs {needed} bytes, more than the {limit}-byte cookie area"
+            Error::Response { hop, error } => text!(out, "hop ", *hop, ": ", *error),
+            Error::Storage { area, needed, have } => text!(
+                out,
+                "the ",
+                area.as_str(),
+                " storage area is too small: ",
+                *needed,
+                " bytes needed, ",
+                *have,
+                " available"
             ),
-            Error::Request { hop, error } => write!(f, "hop {hop}: {error}"),
+            Error::PolicyOutOfRange { field, max } => text!(
+                out,
+                "the policy's ",
+                *field,
+                " is out of range: at most ",
+                *max
+            ),
+            Error::AlreadyStarted => {
+                out.write_str("the session was already configured or started; set it up once")
+            }
+            Error::FinalBodyTooLarge { hop, limit } => text!(
+                out,
+                "hop ",
+                *hop,
+                ": final body larger than the ",
+                *limit,
+                "-byte limit"
+            ),
+            Error::CookieTooLarge { hop, limit, needed } => text!(
+                out,
+                "hop ",
+                *hop,
+                ": a Set-Cookie needs ",
+                *needed,
+                " bytes, more than the ",
+                *limit,
+                "-byte cookie area"
+            ),
+            Error::Request { hop, error } => text!(out, "hop ", *hop, ": ", *error),
         }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f)
+    }
+}
+
+impl Piece for Error {
+    fn put(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        self.describe(out)
+    }
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.put(f)
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.put(f)
     }
 }

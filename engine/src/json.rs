@@ -331,7 +331,16 @@ pub fn write_escaped<W: fmt::Write + ?Sized>(s: &str, out: &mut W) -> fmt::Resul
             '\n' => out.write_str("\\n")?,
             '\r' => out.write_str("\\r")?,
             '\t' => out.write_str("\\t")?,
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32)?,
+            c if (c as u32) < 0x20 => {
+                // `\u00XX`, lowercase hex, as JSON allows any control byte to be written.
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let b = c as u8;
+                out.write_str("\\u00")?;
+                for nibble in [b >> 4, b & 0xF] {
+                    let digit = HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+                    out.write_char(char::from(digit))?;
+                }
+            }
             c => out.write_char(c)?,
         }
     }

@@ -31,6 +31,7 @@
 //! | [`storage`] | the buffers the caller lends, and the `Small` and `Hosted` presets |
 //! | `pool` | connection slots keyed by origin, least-recently-used eviction |
 //! | `scan` | finding delimiter bytes a word at a time (URLs, JSON strings) |
+//! | `text` | messages and numbers written as pieces, without `core::fmt`'s formatter |
 //! | [`completion`] | what a finished check says: status, PhoneCheck fields of the final body |
 //! | [`json`] | validating the final JSON body and reading its PhoneCheck fields |
 //! | [`trace`] | the per-hop records the session hands out, with secrets redacted when shown |
@@ -129,6 +130,7 @@ pub mod response;
 mod scan;
 pub mod session;
 pub mod storage;
+mod text;
 pub mod time;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -17,6 +17,8 @@
 
 use core::fmt;
 
+use crate::text::{text, Piece};
+
 use crate::cursor::Cursor;
 use crate::url::UrlRef;
 
@@ -96,6 +98,17 @@ pub enum HeaderField {
     Authorization,
 }
 
+impl HeaderField {
+    /// The variant's name, as in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HeaderField::UserAgent => "UserAgent",
+            HeaderField::Cookie => "Cookie",
+            HeaderField::Authorization => "Authorization",
+        }
+    }
+}
+
 /// Why a request could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestError {
@@ -113,13 +126,21 @@ pub enum RequestError {
 
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.put(f)
+    }
+}
+
+impl Piece for RequestError {
+    fn put(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             RequestError::BufferTooSmall { needed } => {
-                write!(f, "request buffer too small: {needed} bytes needed")
+                text!(f, "request buffer too small: ", *needed, " bytes needed")
             }
-            RequestError::ForbiddenByte { field } => {
-                write!(f, "{field:?} value contains a control byte (CR, LF or NUL)")
-            }
+            RequestError::ForbiddenByte { field } => text!(
+                f,
+                field.name(),
+                " value contains a control byte (CR, LF or NUL)"
+            ),
         }
     }
 }

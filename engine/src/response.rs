@@ -21,6 +21,7 @@ use core::fmt;
 
 use crate::chunked::{Chunk, ChunkError, ChunkedDecoder};
 use crate::scan::token_is;
+use crate::text::{text, Piece};
 
 /// Default head staging capacity in bytes (also the default `max_head_bytes` limit).
 pub const DEFAULT_HEAD_CAPACITY: usize = 8 * 1024;
@@ -53,6 +54,20 @@ pub enum HeadSyntax {
     NewLine,
     /// Some other token.
     Token,
+}
+
+impl HeadSyntax {
+    /// The variant's name, as in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HeadSyntax::Version => "Version",
+            HeadSyntax::Status => "Status",
+            HeadSyntax::HeaderName => "HeaderName",
+            HeadSyntax::HeaderValue => "HeaderValue",
+            HeadSyntax::NewLine => "NewLine",
+            HeadSyntax::Token => "Token",
+        }
+    }
 }
 
 /// Why a response could not be read. Small and `Copy`, like httparse's errors.
@@ -94,16 +109,24 @@ pub enum ResponseError {
 
 impl fmt::Display for ResponseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.put(f)
+    }
+}
+
+impl Piece for ResponseError {
+    fn put(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             ResponseError::HeadTooLarge { limit } => {
-                write!(f, "response head larger than the {limit}-byte limit")
+                text!(f, "response head larger than the ", *limit, "-byte limit")
             }
             ResponseError::TooManyHeaders { limit } => {
-                write!(f, "response has more than {limit} header fields")
+                text!(f, "response has more than ", *limit, " header fields")
             }
-            ResponseError::MalformedHead(what) => write!(f, "malformed response head ({what:?})"),
+            ResponseError::MalformedHead(what) => {
+                text!(f, "malformed response head (", what.name(), ")")
+            }
             ResponseError::TooManyInformational => {
-                write!(f, "more than {MAX_INFORMATIONAL} interim 1xx responses")
+                text!(f, "more than ", MAX_INFORMATIONAL, " interim 1xx responses")
             }
             ResponseError::UnexpectedSwitchingProtocols => {
                 f.write_str("server switched protocols without being asked")
@@ -120,7 +143,7 @@ impl fmt::Display for ResponseError {
             ResponseError::TransferEncodingInHttp10 => {
                 f.write_str("HTTP/1.0 response with Transfer-Encoding: its framing is faulty")
             }
-            ResponseError::Chunked(e) => write!(f, "bad chunked body framing ({e:?})"),
+            ResponseError::Chunked(e) => text!(f, "bad chunked body framing (", e.name(), ")"),
             ResponseError::UnexpectedEof { part: Part::Head } => {
                 f.write_str("connection closed before the response head was complete")
             }

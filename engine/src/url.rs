@@ -136,9 +136,15 @@ pub enum UrlError {
 
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::text::Piece::put(self, f)
+    }
+}
+
+impl crate::text::Piece for UrlError {
+    fn put(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             UrlError::TooLong { capacity } => {
-                write!(f, "URL longer than the {capacity}-byte URL capacity")
+                crate::text::text!(f, "URL longer than the ", *capacity, "-byte URL capacity")
             }
             UrlError::MissingScheme => f.write_str("URL has no scheme (need http:// or https://)"),
             UrlError::UnsupportedScheme => f.write_str("URL scheme is not http or https"),
