@@ -409,14 +409,30 @@ impl ForUrl<'_> {
     pub fn each(&self, mut f: impl FnMut(&[u8], &[u8])) {
         let mut last: Option<(usize, u32)> = None;
         loop {
-            let next = self
-                .jar
-                .entries()
-                .filter(|c| CookieJar::matches(c, self.url, self.now))
-                .filter(|c| last.is_none_or(|l| c.order() > l))
-                .min_by_key(Entry::order);
+            // The next in order, and whether any other is still to come: most requests carry
+            // one cookie or none, and then one pass is enough.
+            let mut next: Option<Entry<'_>> = None;
+            let mut more = false;
+            for c in self.jar.entries() {
+                if last.is_some_and(|l| c.order() <= l)
+                    || !CookieJar::matches(&c, self.url, self.now)
+                {
+                    continue;
+                }
+                match next {
+                    Some(n) if n.order() <= c.order() => more = true,
+                    Some(_) => {
+                        more = true;
+                        next = Some(c);
+                    }
+                    None => next = Some(c),
+                }
+            }
             let Some(c) = next else { break };
             f(c.name, c.value);
+            if !more {
+                break;
+            }
             last = Some(c.order());
         }
     }

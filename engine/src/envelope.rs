@@ -211,7 +211,7 @@ fn write_debug<H: HopSource + ?Sized>(
     for i in 0..count {
         let Some(hop) = hops.hop(i) else { continue };
         write!(Escaping(out), "{} GET ", hop.info.hop)?;
-        write_url(hop.url, debug.raw, &mut Escaping(out))?;
+        write_url(hop.url.as_str(), debug.raw, &mut Escaping(out))?;
         match hop.info.status {
             Some(status) => write!(Escaping(out), " -> {status}")?,
             None => out.write_str(" -> (no response)")?,
@@ -258,14 +258,14 @@ fn write_hop(
 ) -> fmt::Result {
     let hop = record.info;
     write!(out, "{{\"hop\":{},\"method\":\"GET\",\"url\":\"", hop.hop)?;
-    write_url(record.url, raw, &mut Escaping(out))?;
+    write_url(record.url.as_str(), raw, &mut Escaping(out))?;
     out.write_char('"')?;
     if let Some(status) = hop.status {
         write!(out, ",\"status\":{status}")?;
     }
     if let Some(next) = next {
         out.write_str(",\"location\":\"")?;
-        write_url(next.url, raw, &mut Escaping(out))?;
+        write_url(next.url.as_str(), raw, &mut Escaping(out))?;
         out.write_char('"')?;
     }
     write!(

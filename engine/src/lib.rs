@@ -79,7 +79,7 @@
 //! // The hop's record comes out; the Small preset has one connection slot, so the idle
 //! // connection to api.example is closed to make room for the operator's.
 //! let Output::Hop(record) = s.poll_output(&mut buf) else { panic!() };
-//! assert_eq!((record.url, record.info.status), ("http://api.example/check/1/redirect", Some(302)));
+//! assert_eq!((record.url.as_str(), record.info.status), ("http://api.example/check/1/redirect", Some(302)));
 //! assert!(matches!(s.poll_output(&mut buf), Output::Close { conn: c } if c == conn));
 //! let Output::Connect { conn, host, hop, .. } = s.poll_output(&mut buf) else { panic!() };
 //! assert_eq!((host, hop), ("mno.example", 2));
@@ -145,5 +145,5 @@ pub use storage::{Area, Buffers, Connection, Hosted, Small};
 pub use time::{Instant, WallClock};
 #[cfg(feature = "tls")]
 pub use tls::TlsSettings;
-pub use trace::{ConnId, Counters, HopInfo, HopLog, HopRecord, HopSource, Tap};
+pub use trace::{ConnId, Counters, HopInfo, HopLog, HopRecord, HopSource, HopUrl, Tap};
 pub use url::{Scheme, Url, UrlRef};

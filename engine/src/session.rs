@@ -43,7 +43,7 @@ use crate::request::{write_request_from, ConnectionMode, Request};
 use crate::response::{Head, Part, ResponseError, ResponseReader, Step};
 use crate::storage::{Area, Buffers};
 use crate::time::{millis_u32, Instant, WallClock};
-use crate::trace::{ConnId, Counters, HopInfo, HopRecord, Tap};
+use crate::trace::{ConnId, Counters, HopInfo, HopRecord, HopUrl, Tap};
 use crate::url::{join_into, parse_into, query_value_is, Parts, Scheme, UrlError, UrlRef};
 
 /// The largest TLS record payload (RFC 8446 §5.1).
@@ -818,7 +818,7 @@ impl<'a> Session<'a> {
         let c = &self.core;
         match next {
             Action::Hop => Output::Hop(HopRecord {
-                url: c.urls.current().as_str(),
+                url: HopUrl::new(c.urls.current().as_bytes()),
                 info: &c.info,
             }),
             Action::Close(conn) => Output::Close { conn },

@@ -160,9 +160,55 @@ impl HopInfo {
 #[derive(Clone, Copy, Debug)]
 pub struct HopRecord<'a> {
     /// The requested URL.
-    pub url: &'a str,
+    pub url: HopUrl<'a>,
     /// Everything else about the request.
     pub info: &'a HopInfo,
+}
+
+/// A hop's URL as the session or a log holds it: ASCII bytes, turned into `&str` only for a
+/// reader that asks, so a driver that ignores hop records pays nothing for them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HopUrl<'a>(&'a [u8]);
+
+impl<'a> HopUrl<'a> {
+    /// Wraps URL text (the session's URL writers produce only ASCII).
+    pub fn new(text: &'a [u8]) -> Self {
+        HopUrl(text)
+    }
+
+    /// The URL's bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The URL as text (empty if it were ever not UTF-8, which the writers rule out).
+    pub fn as_str(&self) -> &'a str {
+        core::str::from_utf8(self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Display for HopUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for HopUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for HopUrl<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for HopUrl<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
 }
 
 /// What a tap sees (see [`crate::Session::set_tap`]): the bytes of each request as written, and
@@ -271,11 +317,7 @@ impl<const HOPS: usize, const URL_BYTES: usize> HopSource for HopLog<HOPS, URL_B
 
     fn hop(&self, index: usize) -> Option<HopRecord<'_>> {
         let (info, start, end) = self.hops.get(index)?;
-        let url = self
-            .urls
-            .get(*start..*end)
-            .and_then(|u| core::str::from_utf8(u).ok())
-            .unwrap_or("");
+        let url = HopUrl(self.urls.get(*start..*end).unwrap_or_default());
         Some(HopRecord { url, info })
     }
 

@@ -239,6 +239,11 @@ impl<'a> UrlRef<'a> {
         self.parts
     }
 
+    /// The whole URL's bytes (ASCII).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.text
+    }
+
     /// The whole URL as text.
     pub fn as_str(&self) -> &'a str {
         core::str::from_utf8(self.text).unwrap_or("")
@@ -718,15 +723,15 @@ impl<'b> Builder<'b> {
             if host.is_empty() {
                 return Err(UrlError::MissingHost);
             }
-            if !host.is_ascii() {
-                return Err(UrlError::NonAsciiHost);
+            if crate::scan::find_flagged(host, &NOT_IN_HOST).is_some() {
+                return Err(if host.is_ascii() {
+                    UrlError::InvalidHost
+                } else {
+                    UrlError::NonAsciiHost
+                });
             }
             // RFC 1035: a name longer than 253 bytes cannot be resolved, so it is not a host.
-            if host.len() > MAX_HOST_LEN
-                || !host
-                    .iter()
-                    .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
-            {
+            if host.len() > MAX_HOST_LEN {
                 return Err(UrlError::InvalidHost);
             }
             let start = b.out.len;
@@ -775,21 +780,18 @@ impl<'b> Builder<'b> {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
         // In bounds by construction: 256 entries, one per byte value.
         #[allow(clippy::indexing_slicing)]
-        const ENCODE: [bool; 256] = {
-            let mut t = [false; 256];
+        const ENCODE: [u8; 256] = {
+            let mut t = [0; 256];
             let mut i = 0;
             while i < 256 {
-                t[i] = needs_encoding(i as u8);
+                t[i] = needs_encoding(i as u8) as u8;
                 i += 1;
             }
             t
         };
         let mut rest = bytes;
         // Runs that need no encoding go out in one copy.
-        while let Some(i) = rest
-            .iter()
-            .position(|&b| ENCODE.get(usize::from(b)).copied().unwrap_or(true))
-        {
+        while let Some(i) = crate::scan::find_flagged(rest, &ENCODE) {
             let (run, tail) = rest.split_at(i);
             self.out.put(run)?;
             if let Some((&b, tail)) = tail.split_first() {
@@ -913,6 +915,23 @@ fn parse_port(digits: &[u8]) -> Result<u16, UrlError> {
         Ok(port) => Ok(port),
     }
 }
+
+/// Bytes a host name may not hold (1: refused): everything but letters, digits, `-`, `.`, `_`
+/// and `~`.
+// In bounds by construction: 256 entries, one per byte value.
+#[allow(clippy::indexing_slicing)]
+const NOT_IN_HOST: [u8; 256] = {
+    let mut t = [1; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            t[i] = 0;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// Bytes that may not appear raw in a path or query and are percent-encoded. `%` itself stays, so
 /// an already encoded URL is not encoded twice.

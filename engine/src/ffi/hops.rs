@@ -65,11 +65,11 @@ impl HopSource for HopArea {
             return None;
         }
         let slot = self.slots.get(index)?;
-        let url = self
-            .urls
-            .get(slot.url_start..slot.url_start + slot.url_len)
-            .and_then(|u| core::str::from_utf8(u).ok())
-            .unwrap_or("");
+        let url = crate::HopUrl::new(
+            self.urls
+                .get(slot.url_start..slot.url_start + slot.url_len)
+                .unwrap_or_default(),
+        );
         Some(HopRecord {
             url,
             info: &slot.info,

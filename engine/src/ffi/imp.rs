@@ -787,7 +787,7 @@ pub(super) unsafe fn poll(
                 log.push(&record);
             }
             let mut t = TextOut::new(text);
-            let _ = write_url(record.url, raw, &mut t);
+            let _ = write_url(record.url.as_str(), raw, &mut t);
             let (n, truncated) = match t.finish() {
                 Ok(n) => (n, false),
                 Err(_) => (text_len - 1, true),

@@ -684,7 +684,7 @@ impl Scenario {
                     let records: Vec<HopRecord<'_>> = kept
                         .iter()
                         .map(|k| HopRecord {
-                            url: &k.url,
+                            url: phonecheck_engine::HopUrl::new(k.url.as_bytes()),
                             info: &k.info,
                         })
                         .collect();

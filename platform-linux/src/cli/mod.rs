@@ -1076,7 +1076,7 @@ fn replay_command(args: &ReplayArgs) -> i32 {
             eprintln!(
                 "{}",
                 progress_line(phonecheck_engine::HopRecord {
-                    url: &hop.url,
+                    url: phonecheck_engine::HopUrl::new(hop.url.as_bytes()),
                     info: &hop.info,
                 })
             );

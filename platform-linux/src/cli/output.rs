@@ -41,7 +41,8 @@ pub fn progress_line(record: HopRecord<'_>) -> String {
     let hop = record.info;
     let t = hop.timings;
     // The record's URL is normalised: "scheme://authority/...".
-    let (scheme, rest) = record.url.split_once("://").unwrap_or(("?", record.url));
+    let url = record.url.as_str();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("?", url));
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
     let ms = |v: Option<u32>| v.map_or("-".to_string(), |v| format!("{v}ms"));
     let status = hop.status.map_or("---".to_string(), |s| s.to_string());

@@ -197,7 +197,7 @@ pub(crate) fn finish(
     let records: Vec<HopRecord<'_>> = hops
         .iter()
         .map(|h| HopRecord {
-            url: &h.url,
+            url: phonecheck_engine::HopUrl::new(h.url.as_bytes()),
             info: &h.info,
         })
         .collect();

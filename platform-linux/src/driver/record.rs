@@ -581,7 +581,7 @@ pub fn hop_json(record: &HopRecord<'_>) -> Value {
     let t = &i.timings;
     json!({
         "hop": i.hop,
-        "url": record.url,
+        "url": record.url.as_str(),
         "status": i.status,
         "scheme_switch": i.scheme_switch,
         "reused": i.reused,
