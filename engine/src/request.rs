@@ -147,7 +147,7 @@ impl Piece for RequestError {
 
 fn check_value(value: &[u8], field: HeaderField) -> Result<(), RequestError> {
     // HTAB is the one control byte a field value may carry.
-    if value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7F) {
+    if crate::scan::has_control(value) {
         Err(RequestError::ForbiddenByte { field })
     } else {
         Ok(())

@@ -112,6 +112,17 @@ pub(crate) fn has_tab_or_newline(hay: &[u8]) -> bool {
     find_by(hay, |w| has_below(w, 0x0E), is).is_some()
 }
 
+/// Whether `hay` holds a control byte other than HTAB (or DEL): what may not go into a header
+/// field value.
+pub(crate) fn has_control(hay: &[u8]) -> bool {
+    let is = |b: u8| (b < b' ' && b != b'\t') || b == 0x7F;
+    if !FAVOUR_SPEED {
+        return hay.iter().any(|&b| is(b));
+    }
+    let del = splat(0x7F);
+    find_by(hay, |w| has_below(w, 0x20) || has(w, del), is).is_some()
+}
+
 /// The first byte of `hay` that ends a JSON string's plain run: `"`, `\` or a control byte.
 pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
     let is = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
@@ -207,6 +218,10 @@ mod tests {
                 assert_eq!(
                     find_flagged(&hay, &table),
                     hay.iter().position(|&b| table[usize::from(b)] != 0)
+                );
+                assert_eq!(
+                    has_control(&hay),
+                    hay.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7F)
                 );
                 assert_eq!(
                     has_tab_or_newline(&hay),

@@ -333,6 +333,9 @@ struct Core<'a> {
     /// A closing connection whose `close_notify` bytes were handed out, awaiting `Sent`.
     #[cfg(feature = "tls")]
     closing_flight: Option<ConnId>,
+    /// Set whenever a slot is marked `Closing`, cleared once none is: every poll looks for
+    /// closes, and most polls have none to hand out.
+    closing: bool,
     req_at: Instant,
     keep_alive_sent: bool,
 
@@ -585,6 +588,7 @@ impl<'a> Session<'a> {
                 in_flight: None,
                 #[cfg(feature = "tls")]
                 closing_flight: None,
+                closing: false,
                 req_at: now,
                 keep_alive_sent: false,
                 body_len: 0,
@@ -1232,7 +1236,13 @@ impl Core<'_> {
 
     /// The next connection waiting for its `Close` to be handed out; the slot is then free.
     fn take_close(&mut self) -> Option<ConnId> {
-        let slot = self.conns.iter_mut().find(|c| c.life == Life::Closing)?;
+        if !self.closing {
+            return None;
+        }
+        let Some(slot) = self.conns.iter_mut().find(|c| c.life == Life::Closing) else {
+            self.closing = false;
+            return None;
+        };
         slot.release();
         Some(slot.id)
     }
@@ -1241,6 +1251,9 @@ impl Core<'_> {
     /// the socket needs; its `Close` follows. A socket that takes nothing ends the attempt.
     #[cfg(feature = "tls")]
     fn take_close_notify(&mut self, buf: &mut [u8]) -> Option<(ConnId, usize)> {
+        if !self.closing {
+            return None;
+        }
         for c in self.conns.iter_mut().filter(|c| c.life == Life::Closing) {
             let Some(tls) = c.tls.as_mut() else { continue };
             if !tls.close() {
@@ -1276,6 +1289,7 @@ impl Core<'_> {
         if let Some(c) = self.conns.get_mut(slot) {
             if c.is_open() {
                 c.life = Life::Closing;
+                self.closing = true;
             }
         }
         if self.active == Some(slot) {
@@ -1859,6 +1873,7 @@ impl Core<'_> {
         for c in self.conns.iter_mut() {
             if c.is_open() {
                 c.life = Life::Closing;
+                self.closing = true;
             }
         }
     }
