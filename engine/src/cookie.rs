@@ -202,7 +202,7 @@ impl<'a> CookieJar<'a> {
 
     fn remove(&mut self, at: usize, size: usize) {
         let end = (at + size).min(self.used);
-        self.area.copy_within(end..self.used, at);
+        crate::cursor::move_down(self.area, end..self.used, at);
         self.used -= end - at;
     }
 
@@ -662,7 +662,7 @@ pub fn parse_cookie_date(s: &[u8]) -> Option<u64> {
     if !(1..=31).contains(&day) || year < 1601 || h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    let days = days_from_civil(i64::from(year), month, day);
+    let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec);
     u64::try_from(secs).ok().or(Some(0))
 }
@@ -706,15 +706,14 @@ fn parse_month(token: &[u8]) -> Option<u32> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
+    let era = y / 400;
     let yoe = y - era * 400;
-    let m = i64::from(m);
     let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    i64::from(era * 146_097 + doe) - 719_468
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 //! Writers (the request writer, the JSON envelope writer) put everything through one [`Cursor`]
 //! and check once at the end: if the buffer was too small, the count is exactly the size that
 //! would have been enough, so the error can say how much is needed.
+//!
+//! Also here: [`move_down`] and [`move_any`], `copy_within` as plain byte loops. They serve
+//! rare paths (a cookie removed, a token or a query moved once), and on a microcontroller they
+//! keep the compiler's 1.5 KB `memmove` out of the image.
 
 use core::fmt;
 
@@ -89,6 +93,35 @@ impl fmt::Write for Cursor<'_> {
     }
 }
 
+/// `buf.copy_within(src, dst)` for `dst <= src.start`, byte by byte (no `memmove`); bytes out of
+/// range are skipped rather than panicking.
+#[inline(never)]
+pub(crate) fn move_down(buf: &mut [u8], src: core::ops::Range<usize>, dst: usize) {
+    for (d, s) in (dst..).zip(src) {
+        let Some(&b) = buf.get(s) else { return };
+        if let Some(x) = buf.get_mut(d) {
+            *x = b;
+        }
+    }
+}
+
+/// `buf.copy_within(src, dst)` in either direction, byte by byte (no `memmove`).
+#[inline(never)]
+pub(crate) fn move_any(buf: &mut [u8], src: core::ops::Range<usize>, dst: usize) {
+    if dst <= src.start {
+        return move_down(buf, src, dst);
+    }
+    let n = src.len();
+    for i in (0..n).rev() {
+        let Some(&b) = buf.get(src.start + i) else {
+            continue;
+        };
+        if let Some(x) = buf.get_mut(dst + i) {
+            *x = b;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +159,28 @@ mod tests {
             }
         }
         assert_eq!(out, whole);
+    }
+
+    #[test]
+    fn moves_agree_with_copy_within() {
+        for len in 0..12 {
+            for start in 0..=len {
+                for end in start..=len {
+                    for dst in 0..=(len - (end - start)) {
+                        let orig: std::vec::Vec<u8> = (0..len as u8).collect();
+                        let mut want = orig.clone();
+                        want.copy_within(start..end, dst);
+                        let mut got = orig.clone();
+                        move_any(&mut got, start..end, dst);
+                        assert_eq!(got, want, "{start}..{end} to {dst}");
+                        if dst <= start {
+                            let mut got = orig.clone();
+                            move_down(&mut got, start..end, dst);
+                            assert_eq!(got, want);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

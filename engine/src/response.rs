@@ -437,7 +437,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         let limit = self.head_limit.min(stage.len());
         if self.staged == 0 {
             // The usual case: the whole head is in this input. Parse it where it is.
-            if let Some(parsed) = self.parse::<true>(input, limit)? {
+            if let Some(parsed) = self.parse(input, limit, true)? {
                 let raw = input.get(..parsed.len).unwrap_or_default();
                 return Ok((parsed.len, self.accept(parsed, raw)?));
             }
@@ -472,7 +472,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         self.staged = 0;
         let staged = stage.get_mut(..total).unwrap_or_default();
         let parsed = self
-            .parse::<false>(staged, limit)?
+            .parse(staged, limit, false)?
             .ok_or(ResponseError::MalformedHead(HeadSyntax::NewLine))?;
         if parsed.folded {
             unfold(staged);
@@ -481,11 +481,14 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
     }
 
     /// Runs httparse over `bytes`. `None` when the head is not complete there (or, on the fast
-    /// path, when it uses obs-fold, which needs a copy it can rewrite).
-    fn parse<const FAST: bool>(
+    /// path, when it uses obs-fold, which needs a copy it can rewrite). Inlined into both
+    /// callers where speed is favoured (each copy then knows `fast`); one copy where flash is.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    fn parse(
         &self,
         bytes: &[u8],
         limit: usize,
+        fast: bool,
     ) -> Result<Option<Parsed>, ResponseError> {
         let mut headers =
             [const { core::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS];
@@ -494,7 +497,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         // The fast path refuses obs-fold (httparse errs, and the head goes the staged way,
         // where it is unfolded), so it needs no scan of the values for line ends.
         config
-            .allow_obsolete_multiline_headers_in_responses(!FAST)
+            .allow_obsolete_multiline_headers_in_responses(!fast)
             .allow_spaces_after_header_name_in_responses(true)
             .allow_multiple_spaces_in_response_status_delimiters(true);
         let len =
@@ -503,7 +506,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                 Ok(httparse::Status::Partial) => return Ok(None),
                 // The staged path gives the same verdict, after the size limit, as for a head in
                 // pieces.
-                Err(_) if FAST => return Ok(None),
+                Err(_) if fast => return Ok(None),
                 Err(httparse::Error::TooManyHeaders) => {
                     return Err(ResponseError::TooManyHeaders { limit: HEADERS })
                 }
@@ -521,7 +524,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         let minor_version = response.version.unwrap_or(1);
         // Obs-fold anywhere in the head (a value may start on the folded line, `X:\n  v`, so
         // the values alone do not show every fold).
-        let folded = !FAST
+        let folded = !fast
             && bytes
                 .get(..len)
                 .unwrap_or_default()
@@ -583,7 +586,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                 _ => {}
             }
         }
-        if FAST && folded {
+        if fast && folded {
             return Ok(None);
         }
         let keep_alive = if minor_version >= 1 {

@@ -137,26 +137,51 @@ pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
     )
 }
 
-/// The first byte of `hay` that `table` flags (non-zero entry). Eight table lookups OR-ed
-/// together screen eight bytes with one branch: the sets this serves (bytes a URL must
-/// percent-encode) are too scattered for the bit tricks above.
-pub(crate) fn find_flagged(hay: &[u8], table: &[u8; 256]) -> Option<usize> {
-    let flag = |b: u8| table.get(usize::from(b)).copied().unwrap_or(1);
-    if FAVOUR_SPEED {
-        let mut at = 0;
-        let mut chunks = hay.chunks_exact(8);
-        for chunk in chunks.by_ref() {
-            if chunk.iter().fold(0, |any, &b| any | flag(b)) != 0 {
-                break;
+/// A `const fn(u8) -> bool` as a table of 256 flags (1: the byte is in the set), built at
+/// compile time, for [`find_flagged`].
+macro_rules! byte_table {
+    ($is:path) => {{
+        const TABLE: [u8; 256] = {
+            let mut t = [0; 256];
+            let mut i = 0;
+            while i < 256 {
+                // In bounds: i < 256.
+                #[allow(clippy::indexing_slicing)]
+                {
+                    t[i] = $is(i as u8) as u8;
+                }
+                i += 1;
             }
-            at += 8;
-        }
-        return hay
-            .get(at..)
-            .and_then(|rest| rest.iter().position(|&b| flag(b) != 0))
-            .map(|i| at + i);
+            t
+        };
+        &TABLE
+    }};
+}
+pub(crate) use byte_table;
+
+/// The first byte of `hay` in a set given twice: as `table` (from [`byte_table`]) and as `is`.
+/// Eight table lookups OR-ed together screen eight bytes with one branch: the sets this serves
+/// (bytes a URL must percent-encode, bytes a host may not hold) are too scattered for the bit
+/// tricks above. 32-bit targets test `is` byte by byte, and the table is not linked there.
+pub(crate) fn find_flagged(
+    hay: &[u8],
+    table: &[u8; 256],
+    is: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    if !FAVOUR_SPEED {
+        return hay.iter().position(|&b| is(b));
     }
-    hay.iter().position(|&b| flag(b) != 0)
+    let flag = |b: u8| table.get(usize::from(b)).copied().unwrap_or(1);
+    let mut at = 0;
+    for chunk in hay.chunks_exact(8) {
+        if chunk.iter().fold(0, |any, &b| any | flag(b)) != 0 {
+            break;
+        }
+        at += 8;
+    }
+    hay.get(at..)
+        .and_then(|rest| rest.iter().position(|&b| flag(b) != 0))
+        .map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -216,7 +241,7 @@ mod tests {
                     table[usize::from(b)] = 1;
                 }
                 assert_eq!(
-                    find_flagged(&hay, &table),
+                    find_flagged(&hay, &table, |b| table[usize::from(b)] != 0),
                     hay.iter().position(|&b| table[usize::from(b)] != 0)
                 );
                 assert_eq!(

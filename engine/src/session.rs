@@ -244,7 +244,7 @@ impl<'a> UrlArea<'a> {
     fn push_tail(&mut self, at: usize, len: usize) -> (usize, usize) {
         let start = self.tail.saturating_sub(len);
         if at + len <= self.area.len() {
-            self.area.copy_within(at..at + len, start);
+            crate::cursor::move_any(self.area, at..at + len, start);
         }
         self.tail = start;
         self.slot_len = start / 2;
@@ -886,7 +886,7 @@ impl<'a> Session<'a> {
             });
         }
         if self.core.state == State::Handshaking && done {
-            let took = millis_u32(self.core.now.saturating_since(self.core.phase_started));
+            let took = self.core.now.millis_u32_since(self.core.phase_started);
             self.core.info.timings.tls_ms = Some(took);
             self.core.info.tls = info;
             if let Some(c) = self.core.conns.get_mut(slot) {
@@ -916,8 +916,7 @@ impl<'a> Session<'a> {
         }
         let hop = c.hop;
         if c.hop_bytes_in == 0 && !input.is_empty() {
-            c.info.timings.first_byte_ms =
-                Some(millis_u32(c.now.saturating_since(c.phase_started)));
+            c.info.timings.first_byte_ms = Some(c.now.millis_u32_since(c.phase_started));
         }
         if c.state != State::Awaiting {
             c.deadline_phase = Some(c.now + c.policy.timeouts.idle);
@@ -1001,7 +1000,7 @@ impl<'a> Session<'a> {
                         limit: limit as u64,
                     });
                 }
-                self.recv.copy_within(at..at + len, 0);
+                crate::cursor::move_down(self.recv, at..at + len, 0);
                 len
             }
             QueryPlace::Input { bytes } => {
@@ -1364,11 +1363,11 @@ impl Core<'_> {
             return Ok(());
         }
         self.counters.connections = self.counters.connections.saturating_add(1);
-        let measured = self.now.saturating_since(self.phase_started);
+        let measured = self.now.millis_u32_since(self.phase_started);
         self.info.remote = info.remote;
         self.info.local = info.local;
         self.info.timings.dns_ms = info.dns.map(millis_u32);
-        self.info.timings.connect_ms = Some(millis_u32(info.connect.unwrap_or(measured)));
+        self.info.timings.connect_ms = Some(info.connect.map_or(measured, millis_u32));
         let https = match self.conns.get_mut(slot) {
             Some(c) => {
                 c.life = Life::Busy;
@@ -1791,7 +1790,7 @@ impl Core<'_> {
     }
 
     fn end_hop_timing(&mut self) {
-        self.info.timings.total_ms = Some(millis_u32(self.now.saturating_since(self.hop_started)));
+        self.info.timings.total_ms = Some(self.now.millis_u32_since(self.hop_started));
     }
 
     fn on_transport_failed(&mut self, conn: ConnId, error: TransportError) -> Result<(), Error> {

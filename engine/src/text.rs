@@ -58,8 +58,9 @@ pub(crate) fn decimal(out: &mut dyn fmt::Write, value: u64) -> fmt::Result {
         Err(_) => {
             let mut v = value;
             loop {
-                push((v % 10) as u8);
-                v /= 10;
+                let (q, r) = crate::time::div_small(v, 10);
+                push(r as u8);
+                v = q;
                 if v == 0 {
                     break;
                 }

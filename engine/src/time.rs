@@ -23,6 +23,11 @@ impl Instant {
     pub fn saturating_since(self, earlier: Instant) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
+
+    /// Milliseconds from `earlier` to `self`, saturated to `u32` (zero if `earlier` is later).
+    pub(crate) fn millis_u32_since(self, earlier: Instant) -> u32 {
+        u32::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(u32::MAX)
+    }
 }
 
 impl Add<Duration> for Instant {
@@ -53,6 +58,23 @@ impl WallClock {
     /// Unix seconds at `now`.
     pub fn unix_at(&self, now: Instant) -> u64 {
         self.unix_secs
-            .saturating_add(now.saturating_since(self.at).as_secs())
+            .saturating_add(div_small(now.0.saturating_sub(self.at.0), 1000).0)
     }
+}
+
+/// `x / d` and `x % d` for a divisor below 2^16, by long division in 16-bit digits: three
+/// 32-bit divisions, which a Cortex-M3/M4 does in hardware, instead of the 64-bit division
+/// routine.
+pub(crate) fn div_small(x: u64, d: u16) -> (u64, u16) {
+    let d = u32::from(d.max(1));
+    let hi = (x >> 32) as u32;
+    let (q_hi, r) = (hi / d, hi % d);
+    let mid = r << 16 | (x >> 16) as u32 & 0xFFFF;
+    let (q_mid, r) = (mid / d, mid % d);
+    let lo = r << 16 | x as u32 & 0xFFFF;
+    let (q_lo, r) = (lo / d, lo % d);
+    (
+        u64::from(q_hi) << 32 | u64::from(q_mid) << 16 | u64::from(q_lo),
+        r as u16,
+    )
 }

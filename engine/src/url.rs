@@ -723,7 +723,9 @@ impl<'b> Builder<'b> {
             if host.is_empty() {
                 return Err(UrlError::MissingHost);
             }
-            if crate::scan::find_flagged(host, &NOT_IN_HOST).is_some() {
+            if crate::scan::find_flagged(host, crate::scan::byte_table!(not_in_host), not_in_host)
+                .is_some()
+            {
                 return Err(if host.is_ascii() {
                     UrlError::InvalidHost
                 } else {
@@ -778,20 +780,13 @@ impl<'b> Builder<'b> {
 
     fn push_encoded(&mut self, bytes: &[u8]) -> Result<(), UrlError> {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        // In bounds by construction: 256 entries, one per byte value.
-        #[allow(clippy::indexing_slicing)]
-        const ENCODE: [u8; 256] = {
-            let mut t = [0; 256];
-            let mut i = 0;
-            while i < 256 {
-                t[i] = needs_encoding(i as u8) as u8;
-                i += 1;
-            }
-            t
-        };
         let mut rest = bytes;
         // Runs that need no encoding go out in one copy.
-        while let Some(i) = crate::scan::find_flagged(rest, &ENCODE) {
+        while let Some(i) = crate::scan::find_flagged(
+            rest,
+            crate::scan::byte_table!(needs_encoding),
+            needs_encoding,
+        ) {
             let (run, tail) = rest.split_at(i);
             self.out.put(run)?;
             if let Some((&b, tail)) = tail.split_first() {
@@ -916,22 +911,10 @@ fn parse_port(digits: &[u8]) -> Result<u16, UrlError> {
     }
 }
 
-/// Bytes a host name may not hold (1: refused): everything but letters, digits, `-`, `.`, `_`
-/// and `~`.
-// In bounds by construction: 256 entries, one per byte value.
-#[allow(clippy::indexing_slicing)]
-const NOT_IN_HOST: [u8; 256] = {
-    let mut t = [1; 256];
-    let mut i = 0;
-    while i < 256 {
-        let c = i as u8;
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-            t[i] = 0;
-        }
-        i += 1;
-    }
-    t
-};
+/// Bytes a host name may not hold: everything but letters, digits, `-`, `.`, `_` and `~`.
+const fn not_in_host(c: u8) -> bool {
+    !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
+}
 
 /// Bytes that may not appear raw in a path or query and are percent-encoded. `%` itself stays, so
 /// an already encoded URL is not encoded twice.
@@ -978,7 +961,7 @@ pub fn percent_decode<W: fmt::Write + ?Sized>(s: &str, out: &mut W) -> fmt::Resu
                 Err(e) => {
                     if let Some(bad) = e.error_len() {
                         out.write_char(char::REPLACEMENT_CHARACTER)?;
-                        pending.copy_within(bad..pending_len, 0);
+                        crate::cursor::move_down(&mut pending, bad..pending_len, 0);
                         pending_len -= bad;
                         continue;
                     }
@@ -1004,13 +987,29 @@ fn hex_value(c: u8) -> Option<u8> {
 
 /// Iterates `key=value` pairs of a query string (undecoded), skipping empty pairs.
 pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (k, v),
+    // Byte splits at ASCII `&` and `=`, which are always character boundaries: no char
+    // pattern searcher.
+    let mut rest = query;
+    core::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let b = rest.as_bytes();
+        let end = b.iter().position(|&c| c == b'&').unwrap_or(b.len());
+        let (pair, tail) = (
+            rest.get(..end).unwrap_or(""),
+            rest.get(end + 1..).unwrap_or(""),
+        );
+        rest = tail;
+        if pair.is_empty() {
+            continue;
+        }
+        let pb = pair.as_bytes();
+        return Some(match pb.iter().position(|&c| c == b'=') {
+            Some(i) => (pair.get(..i).unwrap_or(""), pair.get(i + 1..).unwrap_or("")),
             None => (pair, ""),
-        })
+        });
+    })
 }
 
 /// Whether the query's first `key` pair has the value `expected` once percent-decoded (a

@@ -15,7 +15,7 @@
 set -euo pipefail
 
 # The engine's size target is 24 KiB; this default is today's figure rounded up to a KiB.
-DEFAULT_FLASH_BUDGET=59K
+DEFAULT_FLASH_BUDGET=55K
 ENGINE_TARGET=$((24 * 1024))
 TARGET=thumbv7em-none-eabihf
 
