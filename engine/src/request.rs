@@ -269,6 +269,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "ipv6")]
     fn host_port_cookies_and_token() {
         let u = url("http://[2001:db8::1]:8080/p");
         let cookies: &[(&[u8], &[u8])] = &[(b"a", b"1"), (b"sid", b"x y")];

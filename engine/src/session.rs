@@ -645,6 +645,7 @@ impl<'a> Session<'a> {
     /// the same scheme, host and port whose path continues it on a segment boundary; any other
     /// prefix (an app link) matches the Location's text the same way. Once, before the first
     /// output; copied into the URL area.
+    #[cfg(feature = "redirect-url")]
     pub fn set_redirect_url(&mut self, prefix: &str) -> Result<(), Error> {
         self.configurable()?;
         if self.core.prefix.is_some() {
@@ -676,6 +677,7 @@ impl<'a> Session<'a> {
     /// `state=<state>` (percent-decoded), as an OAuth / OpenID Connect client must: anything
     /// else ends the check with [`Error::StateMismatch`]. Once, before the first output; copied
     /// into the URL area.
+    #[cfg(feature = "redirect-url")]
     pub fn set_expected_state(&mut self, state: &str) -> Result<(), Error> {
         self.configurable()?;
         if self.core.expected_state.is_some() {
@@ -1686,9 +1688,10 @@ impl Core<'_> {
         Ok(HeadNext::HopDone)
     }
 
-    /// Whether a redirect ends the check here (see [`Session::set_redirect_url`]).
+    /// Whether a redirect ends the check here (see `Session::set_redirect_url`). Never without
+    /// the `redirect-url` feature, and then the whole stop-at-redirect path is left out.
     fn under_prefix(&self, location: &[u8], next: Option<Parts>) -> bool {
-        let Some(prefix) = self.prefix else {
+        let Some(prefix) = self.prefix.filter(|_| cfg!(feature = "redirect-url")) else {
             return false;
         };
         let text = self.urls.tail_str(prefix.at);

@@ -132,6 +132,8 @@ pub enum UrlError {
     InvalidHost,
     /// The port is not a number from 1 to 65535.
     InvalidPort,
+    /// The host is an IPv6 literal and the engine was built without its `ipv6` feature.
+    Ipv6LiteralNotBuilt,
 }
 
 impl fmt::Display for UrlError {
@@ -157,6 +159,9 @@ impl crate::text::Piece for UrlError {
             }
             UrlError::InvalidHost => f.write_str("URL host is not a valid name or IP literal"),
             UrlError::InvalidPort => f.write_str("URL port is not a number from 1 to 65535"),
+            UrlError::Ipv6LiteralNotBuilt => f.write_str(
+                "URL host is an IPv6 literal, and this build leaves them out (engine feature `ipv6`)",
+            ),
         }
     }
 }
@@ -695,6 +700,9 @@ impl<'b> Builder<'b> {
         b.out.put(b"://")?;
 
         let port_text = if let Some(inner) = authority.strip_prefix(b"[") {
+            if !cfg!(feature = "ipv6") {
+                return Err(UrlError::Ipv6LiteralNotBuilt);
+            }
             let close = inner
                 .iter()
                 .position(|&b| b == b']')
@@ -1071,6 +1079,25 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "ipv6"))]
+    fn without_the_ipv6_feature_an_ipv6_literal_is_refused_by_name() {
+        for url in [
+            "http://[2001:db8::1]:8080/x",
+            "http://[::1]/",
+            "http://[zz::1]/",
+        ] {
+            assert_eq!(parse(url), Err(UrlError::Ipv6LiteralNotBuilt), "{url}");
+        }
+        let base = parse("http://a.test/p").unwrap();
+        assert_eq!(base.join(b"//[::1]/q"), Err(UrlError::Ipv6LiteralNotBuilt));
+        assert_eq!(
+            parse("http://192.0.2.1/").unwrap().host_kind(),
+            HostKind::Ipv4
+        );
+    }
+
+    #[test]
+    #[cfg(feature = "ipv6")]
     fn ip_literals_are_recognised_and_ipv6_is_canonical_and_bracketed() {
         let u = parse("http://[2001:DB8:0:0::1]:8080/x").unwrap();
         assert_eq!(u.as_str(), "http://[2001:db8::1]:8080/x");

@@ -380,16 +380,24 @@ impl Scenario {
                 return failed(e);
             }
         }
-        if let Some(p) = &self.redirect_url {
-            if let Err(e) = session.set_redirect_url(p) {
-                return failed(e);
+        #[cfg(feature = "redirect-url")]
+        {
+            if let Some(p) = &self.redirect_url {
+                if let Err(e) = session.set_redirect_url(p) {
+                    return failed(e);
+                }
+            }
+            if let Some(s) = &self.state {
+                if let Err(e) = session.set_expected_state(s) {
+                    return failed(e);
+                }
             }
         }
-        if let Some(s) = &self.state {
-            if let Err(e) = session.set_expected_state(s) {
-                return failed(e);
-            }
-        }
+        #[cfg(not(feature = "redirect-url"))]
+        assert!(
+            self.redirect_url.is_none() && self.state.is_none(),
+            "this scenario needs the engine's redirect-url feature"
+        );
         let settings = TlsSettings::with_ring()
             .with_roots_der(&[&pki::pki().ca_der])
             .unwrap();
