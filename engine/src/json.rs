@@ -366,7 +366,7 @@ impl<W: fmt::Write + ?Sized> fmt::Debug for Escaping<'_, W> {
 /// an f64 (halfway between `f64::MAX` and 2^1024; ties go to even, which is up). It has 309
 /// integer digits.
 const F64_OVERFLOW_DIGITS: &[u8] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
-const F64_OVERFLOW_EXPONENT: i64 = 309;
+const F64_OVERFLOW_EXPONENT: i32 = 309;
 
 /// Whether a JSON number (already valid syntax) stays finite as an f64, decided on its digits
 /// alone: no float parsing (which would bring some 18 KiB of tables and soft-float code to
@@ -387,14 +387,15 @@ fn within_f64(number: &[u8]) -> bool {
         ),
         None => (mantissa, &b""[..]),
     };
-    // The exponent, saturated: anything past ±10^12 is decided by its sign alone.
+    // The exponent, saturated: anything past ±10^8 is decided by its sign alone (a document
+    // cannot hold that many digits). In `i32`: 64-bit arithmetic costs a 32-bit core code.
     let (negative, digits) = match exponent.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
         _ => (false, exponent),
     };
-    let exp = digits.iter().fold(0i64, |acc, &d| {
-        (acc * 10 + i64::from(d.wrapping_sub(b'0'))).min(1_000_000_000_000)
+    let exp = digits.iter().fold(0i32, |acc, &d| {
+        (acc * 10 + i32::from(d.wrapping_sub(b'0'))).min(100_000_000)
     });
     let exp = if negative { -exp } else { exp };
     // Significant digits and the decimal exponent E of 0.d1d2d3… × 10^E.
@@ -402,11 +403,12 @@ fn within_f64(number: &[u8]) -> bool {
         let zeros = int.iter().take_while(|&&b| b == b'0').count();
         int.get(zeros..).unwrap_or_default()
     };
-    let (significant, leading): (&[u8], i64) = if int.is_empty() {
+    let saturate = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let (significant, leading): (&[u8], i32) = if int.is_empty() {
         let zeros = frac.iter().take_while(|&&b| b == b'0').count();
-        (frac.get(zeros..).unwrap_or_default(), -(zeros as i64))
+        (frac.get(zeros..).unwrap_or_default(), -saturate(zeros))
     } else {
-        (int, int.len() as i64)
+        (int, saturate(int.len()))
     };
     if significant.iter().all(|&b| b == b'0') {
         return true;
