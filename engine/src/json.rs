@@ -371,62 +371,65 @@ const F64_OVERFLOW_EXPONENT: i32 = 309;
 /// Whether a JSON number (already valid syntax) stays finite as an f64, decided on its digits
 /// alone: no float parsing (which would bring some 18 KiB of tables and soft-float code to
 /// firmware). Underflow is fine: it rounds to zero.
+///
+/// One pass over the mantissa finds its first significant digit and so the decimal exponent E
+/// of 0.d1d2d3… × 10^E; only E = 309, the limit's own magnitude, needs a digit comparison.
 fn within_f64(number: &[u8]) -> bool {
-    let body = number.strip_prefix(b"-").unwrap_or(number);
-    let (mantissa, exponent) = match body.iter().position(|&b| b == b'e' || b == b'E') {
-        Some(i) => (
-            body.get(..i).unwrap_or_default(),
-            body.get(i + 1..).unwrap_or_default(),
-        ),
-        None => (body, &b""[..]),
-    };
-    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
-        Some(i) => (
-            mantissa.get(..i).unwrap_or_default(),
-            mantissa.get(i + 1..).unwrap_or_default(),
-        ),
-        None => (mantissa, &b""[..]),
+    // Mantissa digits seen, the integer ones among them, and where the first non-zero one is.
+    let (mut digits, mut int_digits, mut first) = (0usize, 0usize, None);
+    let mut point = false;
+    let mut i = 0;
+    while let Some(&b) = number.get(i) {
+        match b {
+            b'0'..=b'9' => {
+                if b != b'0' && first.is_none() {
+                    first = Some((digits, i));
+                }
+                digits += 1;
+                if !point {
+                    int_digits += 1;
+                }
+            }
+            b'.' => point = true,
+            b'e' | b'E' => break,
+            _ => {} // the sign
+        }
+        i += 1;
+    }
+    let Some((first_digit, first_at)) = first else {
+        // Zero, whatever the exponent.
+        return true;
     };
     // The exponent, saturated: anything past ±10^8 is decided by its sign alone (a document
     // cannot hold that many digits). In `i32`: 64-bit arithmetic costs a 32-bit core code.
-    let (negative, digits) = match exponent.split_first() {
+    let exponent = number.get(i + 1..).unwrap_or_default();
+    let (negative, exp_digits) = match exponent.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
         _ => (false, exponent),
     };
-    let exp = digits.iter().fold(0i32, |acc, &d| {
+    let exp = exp_digits.iter().fold(0i32, |acc, &d| {
         (acc * 10 + i32::from(d.wrapping_sub(b'0'))).min(100_000_000)
     });
     let exp = if negative { -exp } else { exp };
-    // Significant digits and the decimal exponent E of 0.d1d2d3… × 10^E.
-    let int = {
-        let zeros = int.iter().take_while(|&&b| b == b'0').count();
-        int.get(zeros..).unwrap_or_default()
-    };
-    let saturate = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-    let (significant, leading): (&[u8], i32) = if int.is_empty() {
-        let zeros = frac.iter().take_while(|&&b| b == b'0').count();
-        (frac.get(zeros..).unwrap_or_default(), -saturate(zeros))
+    // E: integer digits from the first significant one on, or minus the fraction's leading
+    // zeros.
+    let leading = if first_digit < int_digits {
+        i32::try_from(int_digits - first_digit).unwrap_or(i32::MAX)
     } else {
-        (int, saturate(int.len()))
+        -i32::try_from(first_digit - int_digits).unwrap_or(i32::MAX)
     };
-    if significant.iter().all(|&b| b == b'0') {
-        return true;
-    }
     let e = leading.saturating_add(exp);
     if e != F64_OVERFLOW_EXPONENT {
         return e < F64_OVERFLOW_EXPONENT;
     }
-    // Same magnitude: compare digit by digit (integer digits, then fraction digits).
-    let mut ours = int.iter().chain(frac.iter()).copied();
-    if int.is_empty() {
-        ours = [].iter().chain(significant.iter()).copied();
-    }
-    let mut ours = ours.skip_while(|&b| b == b'0');
+    // Same magnitude: compare digit by digit from the first significant one (the point skipped).
+    let mantissa = number.get(first_at..i).unwrap_or_default();
+    let mut ours = mantissa.iter().filter(|&&b| b != b'.');
     for &limit in F64_OVERFLOW_DIGITS {
         match ours.next() {
-            Some(d) if d < limit => return true,
-            Some(d) if d > limit => return false,
+            Some(&d) if d < limit => return true,
+            Some(&d) if d > limit => return false,
             Some(_) => {}
             None => return true,
         }
