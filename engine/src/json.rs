@@ -365,8 +365,25 @@ impl<W: fmt::Write + ?Sized> fmt::Debug for Escaping<'_, W> {
 /// The significant digits of 2^1024 − 2^970, the smallest magnitude that rounds to infinity as
 /// an f64 (halfway between `f64::MAX` and 2^1024; ties go to even, which is up). It has 309
 /// integer digits.
-const F64_OVERFLOW_DIGITS: &[u8] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+const F64_OVERFLOW_DIGITS: &[u8; 309] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
 const F64_OVERFLOW_EXPONENT: i32 = 309;
+
+/// [`F64_OVERFLOW_DIGITS`] two to a byte (high nibble first), packed at compile time: the
+/// firmware carries 155 bytes instead of 309.
+const F64_OVERFLOW_PACKED: [u8; 155] = {
+    let mut packed = [0u8; 155];
+    let mut i = 0;
+    while i < F64_OVERFLOW_DIGITS.len() {
+        // In bounds: i < 309 and i / 2 < 155; and a constant, so any slip fails the build.
+        #[allow(clippy::indexing_slicing)]
+        {
+            let digit = F64_OVERFLOW_DIGITS[i] - b'0';
+            packed[i / 2] |= if i % 2 == 0 { digit << 4 } else { digit };
+        }
+        i += 1;
+    }
+    packed
+};
 
 /// Whether a JSON number (already valid syntax) stays finite as an f64, decided on its digits
 /// alone: no float parsing (which would bring some 18 KiB of tables and soft-float code to
@@ -426,7 +443,9 @@ fn within_f64(number: &[u8]) -> bool {
     // Same magnitude: compare digit by digit from the first significant one (the point skipped).
     let mantissa = number.get(first_at..i).unwrap_or_default();
     let mut ours = mantissa.iter().filter(|&&b| b != b'.');
-    for &limit in F64_OVERFLOW_DIGITS {
+    for k in 0..F64_OVERFLOW_DIGITS.len() {
+        let pair = F64_OVERFLOW_PACKED.get(k / 2).copied().unwrap_or(0);
+        let limit = b'0' + if k % 2 == 0 { pair >> 4 } else { pair & 0xF };
         match ours.next() {
             Some(&d) if d < limit => return true,
             Some(&d) if d > limit => return false,
