@@ -323,11 +323,15 @@ impl<'a> CookieJar<'a> {
             self.remove(at, size);
         }
         while self.used + needed > self.area.len() {
-            let Some((at, size)) = self
-                .entries()
-                .min_by_key(|c| c.created)
-                .map(|c| (c.at, c.size))
-            else {
+            // The oldest (the first of equals); tracked by hand, as `min_by_key` would carry
+            // whole entries from step to step.
+            let mut oldest: Option<(u32, usize, usize)> = None;
+            for c in self.entries() {
+                if oldest.is_none_or(|(created, ..)| c.created < created) {
+                    oldest = Some((c.created, c.at, c.size));
+                }
+            }
+            let Some((_, at, size)) = oldest else {
                 break;
             };
             self.remove(at, size);
