@@ -415,29 +415,30 @@ impl ForUrl<'_> {
         loop {
             // The next in order, and whether any other is still to come: most requests carry
             // one cookie or none, and then one pass is enough.
-            let mut next: Option<Entry<'_>> = None;
+            // Kept as (order, name, value) rather than a whole entry, which costs code to copy.
+            let mut next: Option<((usize, u32), &[u8], &[u8])> = None;
             let mut more = false;
             for c in self.jar.entries() {
-                if last.is_some_and(|l| c.order() <= l)
-                    || !CookieJar::matches(&c, self.url, self.now)
-                {
+                let order = c.order();
+                if last.is_some_and(|l| order <= l) || !CookieJar::matches(&c, self.url, self.now) {
                     continue;
                 }
-                match next {
-                    Some(n) if n.order() <= c.order() => more = true,
-                    Some(_) => {
-                        more = true;
-                        next = Some(c);
+                if let Some((n, ..)) = next {
+                    more = true;
+                    if n <= order {
+                        continue;
                     }
-                    None => next = Some(c),
                 }
+                next = Some((order, c.name, c.value));
             }
-            let Some(c) = next else { break };
-            f(c.name, c.value);
+            let Some((order, name, value)) = next else {
+                break;
+            };
+            f(name, value);
             if !more {
                 break;
             }
-            last = Some(c.order());
+            last = Some(order);
         }
     }
 }
