@@ -277,11 +277,10 @@ impl<'a> CookieJar<'a> {
         let path = parsed.path.unwrap_or(default_path);
 
         let expires = match (parsed.max_age, parsed.expires) {
-            (Some(secs), _) if secs <= 0 => Some(now),
-            (Some(secs), _) => Some(now + Duration::from_secs(secs.unsigned_abs())),
+            // Zero or less: already expired (`now + 0`).
+            (Some(secs), _) => Some(now + Duration::from_secs(u64::try_from(secs).unwrap_or(0))),
             (None, Some(date)) => match server_date.or_else(|| wall.map(|w| w.unix_at(now))) {
-                Some(reference) if date <= reference => Some(now),
-                Some(reference) => Some(now + Duration::from_secs(date - reference)),
+                Some(reference) => Some(now + Duration::from_secs(date.saturating_sub(reference))),
                 None => None,
             },
             (None, None) => None,
