@@ -25,6 +25,8 @@ impl Instant {
     }
 
     /// Milliseconds from `earlier` to `self`, saturated to `u32` (zero if `earlier` is later).
+    // Out of line: called at many places, each copy larger than the call (measured).
+    #[inline(never)]
     pub(crate) fn millis_u32_since(self, earlier: Instant) -> u32 {
         u32::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(u32::MAX)
     }
