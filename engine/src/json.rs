@@ -184,49 +184,38 @@ impl<'a> Scanner<'a> {
         }
         self.skip_ws();
         match self.peek() {
-            Some(b'{') => {
+            // Objects and arrays share one loop: an object's members are its values with a key
+            // and a colon in front.
+            Some(open @ (b'{' | b'[')) => {
+                let is_object = open == b'{';
+                // `}` and `]` follow their openers two code points on in ASCII.
+                let close = open + 2;
                 self.pos += 1;
                 self.skip_ws();
-                if self.peek() == Some(b'}') {
+                if self.peek() == Some(close) {
                     self.pos += 1;
                     return Ok(());
                 }
                 loop {
-                    self.skip_ws();
-                    let key = self.string()?;
-                    self.skip_ws();
-                    self.expect(b':')?;
-                    self.skip_ws();
-                    if depth == 0 && self.peek() == Some(b'"') {
-                        let value = self.string()?;
-                        on_member(key, value);
-                    } else {
-                        self.value(depth + 1, on_member)?;
+                    let mut key = None;
+                    if is_object {
+                        self.skip_ws();
+                        key = Some(self.string()?);
+                        self.skip_ws();
+                        self.expect(b':')?;
+                        self.skip_ws();
                     }
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(());
+                    match key {
+                        Some(key) if depth == 0 && self.peek() == Some(b'"') => {
+                            let value = self.string()?;
+                            on_member(key, value);
                         }
-                        _ => return self.err(),
+                        _ => self.value(depth + 1, on_member)?,
                     }
-                }
-            }
-            Some(b'[') => {
-                self.pos += 1;
-                self.skip_ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.value(depth + 1, on_member)?;
                     self.skip_ws();
                     match self.peek() {
                         Some(b',') => self.pos += 1,
-                        Some(b']') => {
+                        Some(c) if c == close => {
                             self.pos += 1;
                             return Ok(());
                         }
