@@ -673,28 +673,31 @@ pub fn parse_cookie_date(s: &[u8]) -> Option<u64> {
 
 /// `min..=max` digits at the start of `token`, followed by anything that is not a digit.
 fn leading_digits(token: &[u8], min: usize, max: usize) -> Option<u32> {
+    digits_then_rest(token, min, max).map(|(v, _)| v)
+}
+
+/// [`leading_digits`], and what follows them.
+fn digits_then_rest(token: &[u8], min: usize, max: usize) -> Option<(u32, &[u8])> {
     let n = token.iter().take_while(|b| b.is_ascii_digit()).count();
     if n < min || n > max {
         return None;
     }
-    Some(
-        token
+    let (digits, rest) = token.split_at_checked(n)?;
+    Some((
+        digits
             .iter()
-            .take(n)
             .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')),
-    )
+        rest,
+    ))
 }
 
+/// `h:m:s`, one or two digits each; anything but a digit may follow the seconds (§5.1.1).
+/// Read left to right by hand: a `splitn` iterator costs more code.
 fn parse_time(token: &[u8]) -> Option<(u32, u32, u32)> {
-    let mut fields = token.splitn(3, |&b| b == b':');
-    let h = fields.next()?;
-    let m = fields.next()?;
-    let s = fields.next()?;
-    let whole = |f: &[u8]| {
-        (!f.is_empty() && f.len() <= 2 && f.iter().all(u8::is_ascii_digit))
-            .then(|| f.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')))
-    };
-    Some((whole(h)?, whole(m)?, leading_digits(s, 1, 2)?))
+    let (h, rest) = digits_then_rest(token, 1, 2)?;
+    let (m, rest) = digits_then_rest(rest.strip_prefix(b":")?, 1, 2)?;
+    let (s, _) = digits_then_rest(rest.strip_prefix(b":")?, 1, 2)?;
+    Some((h, m, s))
 }
 
 fn parse_month(token: &[u8]) -> Option<u32> {
