@@ -586,7 +586,8 @@ fn cookie_date_fields(s: &[u8]) -> Option<DateFields> {
             || (0x7B..=0x7E).contains(&b)
     };
     let (mut time, mut day, mut month, mut year) = (None, None, None, None);
-    for token in s.split(|&b| is_delim(b)).filter(|t| !t.is_empty()) {
+    // Empty tokens (between two delimiters) need no filtering out: no field reads one.
+    for token in s.split(|&b| is_delim(b)) {
         if time.is_none() {
             if let Some(t) = parse_time(token) {
                 time = Some(t);
