@@ -578,12 +578,10 @@ fn default_path(path: &[u8]) -> &[u8] {
 
 /// §5.1.1's token-by-token reading, for any layout.
 fn cookie_date_fields(s: &[u8]) -> Option<DateFields> {
+    // %x09 / %x20-2F / %x3B-40 / %x5B-60 / %x7B-7E: tab, and printable ASCII but letters,
+    // digits and `:`.
     let is_delim = |b: u8| {
-        b == 0x09
-            || (0x20..=0x2F).contains(&b)
-            || (0x3B..=0x40).contains(&b)
-            || (0x5B..=0x60).contains(&b)
-            || (0x7B..=0x7E).contains(&b)
+        b == 0x09 || ((0x20..=0x7E).contains(&b) && !b.is_ascii_alphanumeric() && b != b':')
     };
     let (mut time, mut day, mut month, mut year) = (None, None, None, None);
     // Empty tokens (between two delimiters) need no filtering out: no field reads one.
