@@ -277,8 +277,7 @@ impl<'a> CookieJar<'a> {
         let path = parsed.path.unwrap_or(default_path);
 
         let expires = match (parsed.max_age, parsed.expires) {
-            // Zero or less: already expired (`now + 0`).
-            (Some(secs), _) => Some(now + Duration::from_secs(u64::try_from(secs).unwrap_or(0))),
+            (Some(secs), _) => Some(now + Duration::from_secs(secs)),
             (None, Some(date)) => match server_date.or_else(|| wall.map(|w| w.unix_at(now))) {
                 Some(reference) => Some(now + Duration::from_secs(date.saturating_sub(reference))),
                 None => None,
@@ -456,7 +455,8 @@ struct SetCookie<'a> {
     domain: Option<&'a [u8]>,
     path: Option<&'a [u8]>,
     secure: bool,
-    max_age: Option<i64>,
+    /// Seconds to live (zero: expired).
+    max_age: Option<u64>,
     expires: Option<u64>,
 }
 
@@ -508,7 +508,8 @@ impl<'a> SetCookie<'a> {
     }
 }
 
-fn parse_max_age(v: &[u8]) -> Option<i64> {
+/// `Max-Age` (§5.2.2) as seconds to live, zero for zero or less (already expired).
+fn parse_max_age(v: &[u8]) -> Option<u64> {
     let (neg, digits) = match v.strip_prefix(b"-") {
         Some(d) => (true, d),
         None => (false, v),
@@ -516,11 +517,15 @@ fn parse_max_age(v: &[u8]) -> Option<i64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    // Saturate absurd values rather than reject them (RFC 6265bis caps at 400 days anyway).
-    let n = digits.iter().fold(0i64, |acc, &d| {
-        acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-    });
-    Some(if neg { -n } else { n })
+    if neg {
+        return Some(0);
+    }
+    // Absurd values are not refused but held at 10^17 s: from 2^64 ms (some 1.8 × 10^16 s) on,
+    // every lifetime ends at the same place, the end of the session's clock. Clamping rather
+    // than saturating keeps the arithmetic plain (and it never overflows).
+    Some(digits.iter().fold(0u64, |acc, &d| {
+        (acc * 10 + u64::from(d - b'0')).min(100_000_000_000_000_000)
+    }))
 }
 
 /// Asks the caller's check about `domain` lower-cased, as [`PublicSuffixCheck`] takes it: a
