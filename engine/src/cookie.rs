@@ -59,50 +59,29 @@ const HOST_ONLY: u8 = 1;
 const SECURE: u8 = 2;
 const EXPIRES: u8 = 4;
 
-fn u16_at(area: &[u8], at: usize) -> usize {
-    let b = area.get(at..at + 2).unwrap_or(&[0, 0]);
-    usize::from(u16::from_le_bytes([
-        b.first().copied().unwrap_or(0),
-        b.get(1).copied().unwrap_or(0),
-    ]))
-}
-
+/// The entry at `at`. The header, little-endian: the four parts' lengths (`u16` each), flags,
+/// three unused bytes, `created` (`u32`), the expiry in milliseconds (`u64`).
 fn read_entry(area: &[u8], at: usize) -> Option<Entry<'_>> {
-    let head = area.get(at..at + ENTRY_OVERHEAD)?;
-    let lens = [
-        u16_at(head, 0),
-        u16_at(head, 2),
-        u16_at(head, 4),
-        u16_at(head, 6),
-    ];
-    let flags = head.get(8).copied().unwrap_or(0);
-    let mut created = [0u8; 4];
-    created.copy_from_slice(head.get(12..16)?);
-    let mut expires = [0u8; 8];
-    expires.copy_from_slice(head.get(16..24)?);
-    let mut pos = at + ENTRY_OVERHEAD;
-    let mut part = |len: usize| {
-        let p = area.get(pos..pos + len);
-        pos += len;
-        p
-    };
-    let (name, value, domain, path) = (
-        part(lens[0])?,
-        part(lens[1])?,
-        part(lens[2])?,
-        part(lens[3])?,
-    );
+    let (head, data) = area.get(at..)?.split_first_chunk::<ENTRY_OVERHEAD>()?;
+    let [n0, n1, v0, v1, d0, d1, p0, p1, flags, _, _, _, c0, c1, c2, c3, e0, e1, e2, e3, e4, e5, e6, e7] =
+        *head;
+    let len = |lo, hi| usize::from(u16::from_le_bytes([lo, hi]));
+    let (name, data) = data.split_at_checked(len(n0, n1))?;
+    let (value, data) = data.split_at_checked(len(v0, v1))?;
+    let (domain, data) = data.split_at_checked(len(d0, d1))?;
+    let (path, _) = data.split_at_checked(len(p0, p1))?;
+    let expires = u64::from_le_bytes([e0, e1, e2, e3, e4, e5, e6, e7]);
     Some(Entry {
         at,
-        size: pos - at,
+        size: ENTRY_OVERHEAD + name.len() + value.len() + domain.len() + path.len(),
         name,
         value,
         domain,
         path,
         host_only: flags & HOST_ONLY != 0,
         secure: flags & SECURE != 0,
-        expires: (flags & EXPIRES != 0).then(|| Instant::from_millis(u64::from_le_bytes(expires))),
-        created: u32::from_le_bytes(created),
+        expires: (flags & EXPIRES != 0).then(|| Instant::from_millis(expires)),
+        created: u32::from_le_bytes([c0, c1, c2, c3]),
     })
 }
 
