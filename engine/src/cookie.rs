@@ -319,25 +319,23 @@ impl<'a> CookieJar<'a> {
         let flags = if host_only { HOST_ONLY } else { 0 }
             | if parsed.secure { SECURE } else { 0 }
             | if expires.is_some() { EXPIRES } else { 0 };
-        let Some(slot) = self.area.get_mut(self.used..self.used + needed) else {
+        let Some((head, mut data)) = self
+            .area
+            .get_mut(self.used..self.used + needed)
+            .and_then(|slot| slot.split_first_chunk_mut::<ENTRY_OVERHEAD>())
+        else {
             return Err(TooLarge { needed });
         };
-        let (head, mut data) = slot.split_at_mut(ENTRY_OVERHEAD);
-        head.fill(0);
-        for (i, p) in parts.iter().enumerate() {
-            if let Some(dst) = head.get_mut(i * 2..i * 2 + 2) {
-                dst.copy_from_slice(&(p.len() as u16).to_le_bytes());
-            }
-        }
-        if let Some(f) = head.get_mut(8) {
-            *f = flags;
-        }
-        if let Some(dst) = head.get_mut(12..16) {
-            dst.copy_from_slice(&created.to_le_bytes());
-        }
-        if let Some(dst) = head.get_mut(16..24) {
-            dst.copy_from_slice(&expires.map_or(0, Instant::as_millis).to_le_bytes());
-        }
+        // The layout `read_entry` reads.
+        let len = |p: &[u8]| (p.len() as u16).to_le_bytes();
+        let ([n0, n1], [v0, v1], [d0, d1], [p0, p1]) =
+            (len(parsed.name), len(parsed.value), len(domain), len(path));
+        let [c0, c1, c2, c3] = created.to_le_bytes();
+        let [e0, e1, e2, e3, e4, e5, e6, e7] = expires.map_or(0, Instant::as_millis).to_le_bytes();
+        *head = [
+            n0, n1, v0, v1, d0, d1, p0, p1, flags, 0, 0, 0, c0, c1, c2, c3, e0, e1, e2, e3, e4, e5,
+            e6, e7,
+        ];
         for (i, p) in parts.iter().enumerate() {
             let (dst, rest) = data.split_at_mut(p.len());
             dst.copy_from_slice(p);
