@@ -386,6 +386,11 @@ impl ForUrl<'_> {
     /// Calls `f` with each matching cookie's name and value, in sending order. A jar holds a
     /// handful of cookies, so each is found by a scan for the next in order rather than a sort.
     pub fn each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        self.each_dyn(&mut f);
+    }
+
+    /// [`ForUrl::each`] behind a `dyn`: one copy of the scan, whatever the callers pass.
+    fn each_dyn(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
         let mut last: Option<(usize, u32)> = None;
         loop {
             // The next in order, and whether any other is still to come: most requests carry
@@ -420,7 +425,7 @@ impl ForUrl<'_> {
 
 impl CookieSource for ForUrl<'_> {
     fn for_each_cookie(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
-        self.each(f);
+        self.each_dyn(f);
     }
 }
 
