@@ -654,7 +654,8 @@ pub fn parse_cookie_date(s: &[u8]) -> Option<u64> {
     }
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec);
-    u64::try_from(secs).ok().or(Some(0))
+    // Before the epoch counts as the epoch.
+    Some(u64::try_from(secs).unwrap_or(0))
 }
 
 /// `min..=max` digits at the start of `token`, followed by anything that is not a digit.
