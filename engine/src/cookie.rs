@@ -49,9 +49,11 @@ impl Entry<'_> {
         self.expires.is_some_and(|e| e <= now)
     }
 
-    /// Sending order (§5.4): longer paths first, then older cookies first.
-    fn order(&self) -> (usize, u32) {
-        (usize::MAX - self.path.len(), self.created)
+    /// Sending order (§5.4): longer paths first, then older cookies first. One `u64`, the path
+    /// length's complement above the creation number (a path is at most `u16::MAX` bytes).
+    fn order(&self) -> u64 {
+        let shorter = u64::from(u16::MAX).saturating_sub(self.path.len() as u64);
+        shorter << 32 | u64::from(self.created)
     }
 }
 
@@ -391,12 +393,12 @@ impl ForUrl<'_> {
 
     /// [`ForUrl::each`] behind a `dyn`: one copy of the scan, whatever the callers pass.
     fn each_dyn(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
-        let mut last: Option<(usize, u32)> = None;
+        let mut last: Option<u64> = None;
         loop {
             // The next in order, and whether any other is still to come: most requests carry
             // one cookie or none, and then one pass is enough.
             // Kept as (order, name, value) rather than a whole entry, which costs code to copy.
-            let mut next: Option<((usize, u32), &[u8], &[u8])> = None;
+            let mut next: Option<(u64, &[u8], &[u8])> = None;
             let mut more = false;
             for c in self.jar.entries() {
                 let order = c.order();
