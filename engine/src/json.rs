@@ -116,46 +116,80 @@ impl<'a> Scanner<'a> {
         Ok(v)
     }
 
+    /// A number, which must also stay finite as an f64: RFC 8259 §6 lets parsers limit the
+    /// range, and common ones (serde_json, Kotlin, Swift) refuse numbers beyond f64, so such a
+    /// document could not be embedded in the envelope. The range is decided on the digits, in
+    /// the same pass as the syntax: no float parsing (which would bring some 18 KiB of tables
+    /// and soft-float code to firmware). Underflow is fine: it rounds to zero.
     fn number(&mut self) -> Result<(), JsonError> {
         let start = self.pos;
-        self.number_syntax()?;
-        // RFC 8259 §6 lets parsers limit the range; common ones (serde_json, Kotlin, Swift) refuse
-        // numbers beyond f64, so such a document could not be embedded in the envelope.
-        let text = self.doc.get(start..self.pos).unwrap_or_default();
-        if within_f64(text) {
-            Ok(())
-        } else {
-            Err(JsonError::Syntax { at: start })
-        }
-    }
-
-    fn number_syntax(&mut self) -> Result<(), JsonError> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
+        let int_start = self.pos;
         match self.peek() {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => self.digits(),
             _ => return self.err(),
         }
+        let int_digits = self.pos - int_start;
+        let mut fraction = self.pos..self.pos;
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
                 return self.err();
             }
+            fraction.start = self.pos;
             self.digits();
+            fraction.end = self.pos;
         }
+        // The exponent, saturated: anything past ±10^8 is decided by its sign alone (a document
+        // cannot hold that many digits). In `i32`: 64-bit arithmetic costs a 32-bit core code.
+        let mut exp = 0i32;
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.pos += 1;
+            let negative = self.peek() == Some(b'-');
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.pos += 1;
             }
             if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
                 return self.err();
             }
-            self.digits();
+            while let Some(d @ b'0'..=b'9') = self.peek() {
+                exp = (exp * 10 + i32::from(d - b'0')).min(100_000_000);
+                self.pos += 1;
+            }
+            if negative {
+                exp = -exp;
+            }
         }
-        Ok(())
+        // The first significant digit and the decimal exponent E of 0.d1d2d3… × 10^E. JSON
+        // allows no leading zeros: the integer part is `0` or starts with a significant digit.
+        let saturate = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        let (first, leading) = if self.doc.get(int_start) != Some(&b'0') {
+            (int_start, saturate(int_digits))
+        } else {
+            let frac = self.doc.get(fraction.clone()).unwrap_or_default();
+            let zeros = frac.iter().take_while(|&&b| b == b'0').count();
+            if zeros == frac.len() {
+                // Zero, whatever the exponent.
+                return Ok(());
+            }
+            (fraction.start + zeros, -saturate(zeros))
+        };
+        let e = leading.saturating_add(exp);
+        let finite = if e == F64_OVERFLOW_EXPONENT {
+            // Same magnitude: compare digit by digit (the point skipped).
+            let digits = self.doc.get(first..fraction.end).unwrap_or_default();
+            below_f64_overflow(digits.iter().copied().filter(|&b| b != b'.'))
+        } else {
+            e < F64_OVERFLOW_EXPONENT
+        };
+        if finite {
+            Ok(())
+        } else {
+            Err(JsonError::Syntax { at: start })
+        }
     }
 
     fn digits(&mut self) {
@@ -374,70 +408,15 @@ const F64_OVERFLOW_PACKED: [u8; 155] = {
     packed
 };
 
-/// Whether a JSON number (already valid syntax) stays finite as an f64, decided on its digits
-/// alone: no float parsing (which would bring some 18 KiB of tables and soft-float code to
-/// firmware). Underflow is fine: it rounds to zero.
-///
-/// One pass over the mantissa finds its first significant digit and so the decimal exponent E
-/// of 0.d1d2d3… × 10^E; only E = 309, the limit's own magnitude, needs a digit comparison.
-fn within_f64(number: &[u8]) -> bool {
-    // Mantissa digits seen, the integer ones among them, and where the first non-zero one is.
-    let (mut digits, mut int_digits, mut first) = (0usize, 0usize, None);
-    let mut point = false;
-    let mut i = 0;
-    while let Some(&b) = number.get(i) {
-        match b {
-            b'0'..=b'9' => {
-                if b != b'0' && first.is_none() {
-                    first = Some((digits, i));
-                }
-                digits += 1;
-                if !point {
-                    int_digits += 1;
-                }
-            }
-            b'.' => point = true,
-            b'e' | b'E' => break,
-            _ => {} // the sign
-        }
-        i += 1;
-    }
-    let Some((first_digit, first_at)) = first else {
-        // Zero, whatever the exponent.
-        return true;
-    };
-    // The exponent, saturated: anything past ±10^8 is decided by its sign alone (a document
-    // cannot hold that many digits). In `i32`: 64-bit arithmetic costs a 32-bit core code.
-    let exponent = number.get(i + 1..).unwrap_or_default();
-    let (negative, exp_digits) = match exponent.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, exponent),
-    };
-    let exp = exp_digits.iter().fold(0i32, |acc, &d| {
-        (acc * 10 + i32::from(d.wrapping_sub(b'0'))).min(100_000_000)
-    });
-    let exp = if negative { -exp } else { exp };
-    // E: integer digits from the first significant one on, or minus the fraction's leading
-    // zeros.
-    let leading = if first_digit < int_digits {
-        i32::try_from(int_digits - first_digit).unwrap_or(i32::MAX)
-    } else {
-        -i32::try_from(first_digit - int_digits).unwrap_or(i32::MAX)
-    };
-    let e = leading.saturating_add(exp);
-    if e != F64_OVERFLOW_EXPONENT {
-        return e < F64_OVERFLOW_EXPONENT;
-    }
-    // Same magnitude: compare digit by digit from the first significant one (the point skipped).
-    let mantissa = number.get(first_at..i).unwrap_or_default();
-    let mut ours = mantissa.iter().filter(|&&b| b != b'.');
+/// Whether significant digits d1d2d3… (the first non-zero) of 0.d1d2d3… × 10^309 are below
+/// [`F64_OVERFLOW_DIGITS`], so the number stays finite.
+fn below_f64_overflow(mut ours: impl Iterator<Item = u8>) -> bool {
     for k in 0..F64_OVERFLOW_DIGITS.len() {
         let pair = F64_OVERFLOW_PACKED.get(k / 2).copied().unwrap_or(0);
         let limit = b'0' + if k % 2 == 0 { pair >> 4 } else { pair & 0xF };
         match ours.next() {
-            Some(&d) if d < limit => return true,
-            Some(&d) if d > limit => return false,
+            Some(d) if d < limit => return true,
+            Some(d) if d > limit => return false,
             Some(_) => {}
             None => return true,
         }
@@ -452,6 +431,11 @@ mod tests {
     use super::*;
     use std::string::String;
     use std::vec::Vec;
+
+    /// Whether the scanner takes `number` (valid JSON syntax) as within the f64 range.
+    fn within_f64(number: &[u8]) -> bool {
+        scan(number, |_, _| {}).is_ok()
+    }
 
     fn members(doc: &str) -> Result<Vec<(String, String)>, JsonError> {
         let mut out = Vec::new();
