@@ -690,13 +690,16 @@ fn parse_time(token: &[u8]) -> Option<(u32, u32, u32)> {
 }
 
 fn parse_month(token: &[u8]) -> Option<u32> {
-    const MONTHS: &[u8; 36] = b"janfebmaraprmayjunjulaugsepoctnovdec";
+    const MONTHS: [[u8; 3]; 12] = [
+        *b"jan", *b"feb", *b"mar", *b"apr", *b"may", *b"jun", *b"jul", *b"aug", *b"sep", *b"oct",
+        *b"nov", *b"dec",
+    ];
     // Setting bit 5 lower-cases a letter and turns no other byte into one: a case-insensitive
     // comparison with lower-case names.
     let [a, b, c] = *token.first_chunk::<3>()?;
     let prefix = [a | 0x20, b | 0x20, c | 0x20];
     MONTHS
-        .chunks_exact(3)
+        .iter()
         .position(|m| *m == prefix)
         .map(|i| i as u32 + 1)
 }
