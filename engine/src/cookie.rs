@@ -655,7 +655,7 @@ pub fn parse_cookie_date(s: &[u8]) -> Option<u64> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec);
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec);
     // Before the epoch counts as the epoch.
     Some(u64::try_from(secs).unwrap_or(0))
 }
