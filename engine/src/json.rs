@@ -77,10 +77,7 @@ impl<'a> Scanner<'a> {
                             // refuse a lone one, and the envelope embeds this text as it is.
                             match self.hex4()? {
                                 0xD800..=0xDBFF => {
-                                    if self.doc.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                                        return self.err();
-                                    }
-                                    self.pos += 2;
+                                    self.literal(b"\\u")?;
                                     if !(0xDC00..=0xDFFF).contains(&self.hex4()?) {
                                         return self.err();
                                     }
