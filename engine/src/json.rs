@@ -45,18 +45,9 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn expect(&mut self, b: u8) -> Result<(), JsonError> {
-        if self.peek() == Some(b) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            self.err()
-        }
-    }
-
     /// A string; returns its raw contents (between the quotes).
     fn string(&mut self) -> Result<&'a str, JsonError> {
-        self.expect(b'"')?;
+        self.literal(b"\"")?;
         let start = self.pos;
         loop {
             // Plain bytes in one go.
@@ -195,6 +186,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// `word` (a literal, or a single quote or colon) at the cursor, else an error there.
     fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
         if self.doc.get(self.pos..self.pos + word.len()) == Some(word) {
             self.pos += word.len();
@@ -233,7 +225,7 @@ impl<'a> Scanner<'a> {
                         self.skip_ws();
                         key = Some(self.string()?);
                         self.skip_ws();
-                        self.expect(b':')?;
+                        self.literal(b":")?;
                         self.skip_ws();
                     }
                     match key {
