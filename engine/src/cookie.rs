@@ -259,10 +259,9 @@ impl<'a> CookieJar<'a> {
 
         let expires = match (parsed.max_age, parsed.expires) {
             (Some(secs), _) => Some(now + Duration::from_secs(secs)),
-            (None, Some(date)) => match server_date.or_else(|| wall.map(|w| w.unix_at(now))) {
-                Some(reference) => Some(now + Duration::from_secs(date.saturating_sub(reference))),
-                None => None,
-            },
+            (None, Some(date)) => server_date
+                .or_else(|| wall.map(|w| w.unix_at(now)))
+                .map(|reference| now + Duration::from_secs(date.saturating_sub(reference))),
             (None, None) => None,
         };
 
