@@ -197,25 +197,19 @@ impl<'s> Completion<'s> {
     }
     /// A PhoneCheck field from the JSON body or the `redirect_url` query.
     pub fn field(&self, field: Field) -> Option<FieldValue<'s>> {
-        let key = field.key();
         match self.body {
             ResponseBody::Json(_) => {
                 let i = Field::ALL.iter().position(|f| *f == field)?;
                 self.found.get(i).copied().flatten().map(FieldValue::Json)
             }
-            #[allow(unreachable_patterns)]
-            ResponseBody::Json(doc) => {
-                let mut found = None;
-                let _ = json::scan(doc.as_bytes(), |k, v| {
-                    if found.is_none() && k == key {
-                        found = Some(FieldValue::Json(v));
-                    }
-                });
-                found
+            // Only a stop at the redirect URL makes this body: without the feature, leave the
+            // query reading out.
+            ResponseBody::RedirectQuery(query) if cfg!(feature = "redirect-url") => {
+                query_pairs(query)
+                    .find(|(k, _)| *k == field.key())
+                    .map(|(_, v)| FieldValue::Query(v))
             }
-            ResponseBody::RedirectQuery(query) => query_pairs(query)
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| FieldValue::Query(v)),
+            ResponseBody::RedirectQuery(_) => None,
             ResponseBody::Other { .. } | ResponseBody::Empty => None,
         }
     }
