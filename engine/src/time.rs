@@ -25,8 +25,9 @@ impl Instant {
     }
 
     /// Milliseconds from `earlier` to `self`, saturated to `u32` (zero if `earlier` is later).
-    // Out of line: called at many places, each copy larger than the call (measured).
-    #[inline(never)]
+    // Out of line on 32-bit targets: called at many places, each copy larger than the call
+    // (measured on thumbv7em).
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn millis_u32_since(self, earlier: Instant) -> u32 {
         u32::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(u32::MAX)
     }
@@ -35,9 +36,9 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
 
-    // Out of line: the 128-bit `as_millis` is some 70 bytes of code at each of half a dozen
-    // call sites (measured on thumbv7em: the image is smaller with one copy).
-    #[inline(never)]
+    // Out of line on 32-bit targets: the 128-bit `as_millis` is some 70 bytes of code at each
+    // of half a dozen call sites (measured on thumbv7em: the image is smaller with one copy).
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn add(self, d: Duration) -> Instant {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Instant(self.0.saturating_add(ms))
