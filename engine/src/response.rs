@@ -716,11 +716,16 @@ pub fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return None;
     }
+    // One pass: a non-digit and an overflow both give `None`.
     digits.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(d))
     })
 }
 
