@@ -691,19 +691,19 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
 /// RFC 9112 §5.2: a recipient replaces each obs-fold with spaces before using the value. The
 /// head's own line ends are kept; only a line end followed by a space or tab is a fold.
 fn unfold(head: &mut [u8]) {
-    let len = head.len();
-    for i in 0..len {
-        let next = head.get(i + 1).copied();
-        let is_fold = match head.get(i) {
-            Some(b'\n') => matches!(next, Some(b' ' | b'\t')),
-            Some(b'\r') => next == Some(b'\n') && matches!(head.get(i + 2), Some(b' ' | b'\t')),
+    // Back to front, remembering the two bytes after each as they were (0 past the end).
+    let (mut next, mut after) = (0u8, 0u8);
+    for b in head.iter_mut().rev() {
+        let byte = *b;
+        let is_fold = match byte {
+            b'\n' => matches!(next, b' ' | b'\t'),
+            b'\r' => next == b'\n' && matches!(after, b' ' | b'\t'),
             _ => false,
         };
         if is_fold {
-            if let Some(b) = head.get_mut(i) {
-                *b = b' ';
-            }
+            *b = b' ';
         }
+        (next, after) = (byte, next);
     }
 }
 
@@ -917,5 +917,35 @@ mod tests {
             r.step(&mut stage, three),
             Err(ResponseError::TooManyHeaders { limit: 2 })
         );
+    }
+
+    /// Every head of up to seven bytes from the bytes that matter, against the obvious
+    /// front-to-back rewrite.
+    #[test]
+    fn unfold_agrees_with_a_forward_scan() {
+        let alphabet = [b'\r', b'\n', b' ', b'\t', b'a'];
+        for len in 0..=7u32 {
+            for mut code in 0..5usize.pow(len) {
+                let mut head = StdVec::new();
+                for _ in 0..len {
+                    head.push(alphabet[code % 5]);
+                    code /= 5;
+                }
+                let mut want = head.clone();
+                for i in 0..want.len() {
+                    let fold = |j: usize| matches!(head.get(j), Some(b' ' | b'\t'));
+                    let is_fold = match head[i] {
+                        b'\n' => fold(i + 1),
+                        b'\r' => head.get(i + 1) == Some(&b'\n') && fold(i + 2),
+                        _ => false,
+                    };
+                    if is_fold {
+                        want[i] = b' ';
+                    }
+                }
+                unfold(&mut head);
+                assert_eq!(head, want);
+            }
+        }
     }
 }
