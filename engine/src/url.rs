@@ -363,17 +363,18 @@ pub fn join_into(
 ) -> Result<Parts, UrlError> {
     let capacity = out.len();
     let reference = without_tab_or_newline(reference, scratch, capacity)?;
-    let mut r = Reference::split(reference);
+    let r = Reference::split(reference);
+    // A reference with an authority takes its own scheme, or the base's; one without an
+    // authority may name only the base's scheme (then it is relative).
+    let mut scheme = base.scheme();
     if let Some(name) = r.scheme {
-        let scheme = Scheme::from_name(name).ok_or(UrlError::UnsupportedScheme)?;
-        if r.authority.is_some() || scheme != base.scheme() {
-            let authority = r.authority.ok_or(UrlError::MissingHost)?;
-            return Builder::new(out, scheme, authority)?.finish_with_path(r.path, r.query);
+        scheme = Scheme::from_name(name).ok_or(UrlError::UnsupportedScheme)?;
+        if r.authority.is_none() && scheme != base.scheme() {
+            return Err(UrlError::MissingHost);
         }
-        r.scheme = None;
     }
     if let Some(authority) = r.authority {
-        return Builder::new(out, base.scheme(), authority)?.finish_with_path(r.path, r.query);
+        return Builder::new(out, scheme, authority)?.finish_with_path(r.path, r.query);
     }
 
     let mut builder = Builder::from_base(out, base)?;
