@@ -383,7 +383,7 @@ pub fn join_into(
             Some(q) => Some(q),
             None => base.query().map(str::as_bytes),
         };
-        builder.out.put(base.path().as_bytes())?;
+        builder.out.put(base.path_bytes())?;
         return builder.finish_with_path(b"", query);
     }
     if r.path.first() == Some(&b'/') {
@@ -392,7 +392,7 @@ pub fn join_into(
     // Merge (§5.2.3) without a buffer: the base path is already free of dot segments, so its
     // directory (without the last '/') goes out as it is, and the reference is then read as if
     // that '/' stood in front of it.
-    let base_path = base.path().as_bytes();
+    let base_path = base.path_bytes();
     let dir_end = base_path.iter().rposition(|&b| b == b'/').unwrap_or(0);
     builder
         .out
