@@ -703,8 +703,10 @@ impl<'b> Builder<'b> {
             host: (0, 0),
             path_start: 0,
         };
-        b.out.put(scheme.as_str().as_bytes())?;
-        b.out.put(b"://")?;
+        b.out.put(match scheme {
+            Scheme::Http => b"http://",
+            Scheme::Https => b"https://",
+        })?;
 
         let port_text = if let Some(inner) = authority.strip_prefix(b"[") {
             if !cfg!(feature = "ipv6") {
