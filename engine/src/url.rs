@@ -743,7 +743,8 @@ impl<'b> Builder<'b> {
             if crate::scan::find_flagged(host, crate::scan::byte_table!(not_in_host), not_in_host)
                 .is_some()
             {
-                return Err(if host.is_ascii() {
+                // A byte loop: `is_ascii` is a word-wise loop, large for an error path.
+                return Err(if host.iter().all(|&b| b < 0x80) {
                     UrlError::InvalidHost
                 } else {
                     UrlError::NonAsciiHost
