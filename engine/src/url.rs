@@ -893,7 +893,7 @@ impl<'b> Builder<'b> {
         self.push_path(rest)
     }
 
-    fn finish_with_path(mut self, path: &[u8], query: Option<&[u8]>) -> Result<Parts, UrlError> {
+    fn finish_with_path(&mut self, path: &[u8], query: Option<&[u8]>) -> Result<Parts, UrlError> {
         self.push_path(path)?;
         if self.out.len == self.path_start {
             self.out.put_byte(b'/')?;
