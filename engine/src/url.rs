@@ -346,7 +346,7 @@ pub fn parse_into(input: &[u8], out: &mut [u8], scratch: &mut [u8]) -> Result<Pa
     let scheme_name = reference.scheme.ok_or(UrlError::MissingScheme)?;
     let scheme = Scheme::from_name(scheme_name).ok_or(UrlError::UnsupportedScheme)?;
     let authority = reference.authority.ok_or(UrlError::MissingHost)?;
-    Builder::new(out, scheme, authority)?.finish_with_path(reference.path, reference.query)
+    Builder::absolute(out, scheme, authority, reference.path, reference.query)
 }
 
 /// Resolves `reference` (for example a `Location` value) against `base` into `out`,
@@ -374,7 +374,7 @@ pub fn join_into(
         }
     }
     if let Some(authority) = r.authority {
-        return Builder::new(out, scheme, authority)?.finish_with_path(r.path, r.query);
+        return Builder::absolute(out, scheme, authority, r.path, r.query);
     }
 
     let mut builder = Builder::from_base(out, base)?;
@@ -779,6 +779,17 @@ impl<'b> Builder<'b> {
         }
         b.path_start = b.out.len;
         Ok(b)
+    }
+
+    /// A whole absolute URL from its parts: [`parse_into`] and [`join_into`] share this one copy.
+    fn absolute(
+        buf: &'b mut [u8],
+        scheme: Scheme,
+        authority: &[u8],
+        path: &[u8],
+        query: Option<&[u8]>,
+    ) -> Result<Parts, UrlError> {
+        Builder::new(buf, scheme, authority)?.finish_with_path(path, query)
     }
 
     /// Starts a relative resolution from a base URL's scheme and authority.
