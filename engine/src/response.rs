@@ -347,7 +347,6 @@ struct Parsed {
     framing: Framing,
     keep_alive: bool,
     folded: bool,
-    fields: Fields,
 }
 
 impl<const HEADERS: usize> ResponseReader<HEADERS> {
@@ -437,9 +436,10 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         let limit = self.head_limit.min(stage.len());
         if self.staged == 0 {
             // The usual case: the whole head is in this input. Parse it where it is.
-            if let Some(parsed) = self.parse(input, limit, true)? {
+            let mut fields = Fields::default();
+            if let Some(parsed) = self.parse(input, limit, true, &mut fields)? {
                 let raw = input.get(..parsed.len).unwrap_or_default();
-                return Ok((parsed.len, self.accept(parsed, raw)?));
+                return Ok((parsed.len, self.accept(parsed, raw, fields)?));
             }
         }
         let mut end = None;
@@ -471,17 +471,19 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         self.scan = 3;
         self.staged = 0;
         let staged = stage.get_mut(..total).unwrap_or_default();
+        let mut fields = Fields::default();
         let parsed = self
-            .parse(staged, limit, false)?
+            .parse(staged, limit, false, &mut fields)?
             .ok_or(ResponseError::MalformedHead(HeadSyntax::NewLine))?;
         if parsed.folded {
             unfold(staged);
         }
-        Ok((take, self.accept(parsed, staged)?))
+        Ok((take, self.accept(parsed, staged, fields)?))
     }
 
-    /// Runs httparse over `bytes`. `None` when the head is not complete there (or, on the fast
-    /// path, when it uses obs-fold, which needs a copy it can rewrite). Inlined into both
+    /// Runs httparse over `bytes`; what the session reads goes into `fields` (filled in place:
+    /// moving them in `Parsed` cost flash). `None` when the head is not complete there (or, on
+    /// the fast path, when it uses obs-fold, which needs a copy it can rewrite). Inlined into both
     /// callers where speed is favoured (each copy then knows `fast`); one copy where flash is.
     #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn parse(
@@ -489,6 +491,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         bytes: &[u8],
         limit: usize,
         fast: bool,
+        fields: &mut Fields,
     ) -> Result<Option<Parsed>, ResponseError> {
         let mut headers =
             [const { core::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS];
@@ -531,7 +534,6 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                 .windows(2)
                 .any(|w| w.first() == Some(&b'\n') && matches!(w.get(1), Some(b' ' | b'\t')));
         // One pass over httparse's array: framing fields, and what the session reads.
-        let mut fields = Fields::default();
         let (mut close, mut keep_alive_token) = (false, false);
         let (mut coded, mut chunked, mut bad_coding) = (false, false, false);
         let mut length: Option<u64> = None;
@@ -624,7 +626,6 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             framing,
             keep_alive,
             folded,
-            fields,
         }))
     }
 
@@ -632,6 +633,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         &mut self,
         parsed: Parsed,
         raw: &'h [u8],
+        fields: Fields,
     ) -> Result<Step<'h, 'i>, ResponseError> {
         self.status = parsed.status;
         self.minor_version = parsed.minor_version;
@@ -651,7 +653,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             status: parsed.status,
             minor_version: parsed.minor_version,
             raw,
-            fields: parsed.fields,
+            fields,
         }))
     }
 
