@@ -346,7 +346,6 @@ struct Parsed {
     minor_version: u8,
     framing: Framing,
     keep_alive: bool,
-    folded: bool,
 }
 
 impl<const HEADERS: usize> ResponseReader<HEADERS> {
@@ -475,7 +474,15 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         let parsed = self
             .parse(staged, limit, false, &mut fields)?
             .ok_or(ResponseError::MalformedHead(HeadSyntax::NewLine))?;
-        if parsed.folded {
+        // Obs-fold anywhere in the head (a value may start on the folded line, `X:\n  v`, so
+        // the values alone do not show every fold). Only this path sees one: the fast path
+        // refuses obs-fold.
+        let folded = staged
+            .get(..parsed.len)
+            .unwrap_or_default()
+            .windows(2)
+            .any(|w| w.first() == Some(&b'\n') && matches!(w.get(1), Some(b' ' | b'\t')));
+        if folded {
             unfold(staged);
         }
         Ok((take, self.accept(parsed, staged, fields)?))
@@ -525,14 +532,6 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         };
         let status = response.code.unwrap_or(0);
         let minor_version = response.version.unwrap_or(1);
-        // Obs-fold anywhere in the head (a value may start on the folded line, `X:\n  v`, so
-        // the values alone do not show every fold).
-        let folded = !fast
-            && bytes
-                .get(..len)
-                .unwrap_or_default()
-                .windows(2)
-                .any(|w| w.first() == Some(&b'\n') && matches!(w.get(1), Some(b' ' | b'\t')));
         // One pass over httparse's array: framing fields, and what the session reads.
         let (mut close, mut keep_alive_token) = (false, false);
         let (mut coded, mut chunked, mut bad_coding) = (false, false, false);
@@ -588,9 +587,6 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                 _ => {}
             }
         }
-        if fast && folded {
-            return Ok(None);
-        }
         let keep_alive = if minor_version >= 1 {
             !close
         } else {
@@ -625,7 +621,6 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             minor_version,
             framing,
             keep_alive,
-            folded,
         }))
     }
 
