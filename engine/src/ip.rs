@@ -161,24 +161,23 @@ fn write_hex(value: u16, out: &mut dyn FnMut(&[u8])) {
     }
 }
 
-/// `value` in decimal without leading zeros.
+/// `value` in decimal without leading zeros, handed out in one piece.
 pub(crate) fn write_decimal(value: u16, out: &mut dyn FnMut(&[u8])) {
+    // Filled from the end: five places hold any u16.
     let mut digits = [0u8; 5];
-    let mut n = 0;
+    let mut at = digits.len();
     let mut v = value;
     loop {
-        if let Some(d) = digits.get_mut(n) {
+        at = at.saturating_sub(1);
+        if let Some(d) = digits.get_mut(at) {
             *d = b'0' + (v % 10) as u8;
         }
-        n += 1;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    for d in digits.iter().take(n).rev() {
-        out(core::slice::from_ref(d));
-    }
+    out(digits.get(at..).unwrap_or_default());
 }
 
 #[cfg(test)]
