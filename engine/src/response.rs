@@ -234,7 +234,7 @@ impl<'h> Head<'h> {
             let nl = rest.iter().position(|&b| b == b'\n')?;
             let line = rest.get(..nl)?;
             rest = rest.get(nl + 1..).unwrap_or_default();
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            // A CR before the LF is the value's last byte, and `trim_ascii` drops it.
             let colon = line.iter().position(|&b| b == b':')?;
             let (name, value) = line.split_at(colon);
             Some((name.trim_ascii_end(), value.get(1..)?.trim_ascii()))
