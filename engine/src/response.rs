@@ -392,8 +392,8 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                         if input.is_empty() {
                             return Ok((0, Step::NeedMore));
                         }
-                        let take =
-                            usize::try_from(*remaining).map_or(input.len(), |r| r.min(input.len()));
+                        // Fits a usize: at most the input's length.
+                        let take = (*remaining).min(input.len() as u64) as usize;
                         *remaining -= take as u64;
                         (take, Step::Body(input.get(..take).unwrap_or_default()))
                     }
