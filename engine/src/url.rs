@@ -706,6 +706,7 @@ struct Builder<'b> {
 impl<'b> Builder<'b> {
     fn new(buf: &'b mut [u8], scheme: Scheme, authority: &[u8]) -> Result<Self, UrlError> {
         // A byte loop on 32-bit targets: `contains` would link core's word-wise `memchr` here.
+        #[allow(clippy::manual_contains)]
         let userinfo = if crate::scan::FAVOUR_SPEED {
             authority.contains(&b'@')
         } else {
