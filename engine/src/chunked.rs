@@ -116,7 +116,8 @@ impl ChunkedDecoder {
         while let Some(&byte) = input.get(pos) {
             if let State::Data { remaining } = self.state {
                 let available = input.len() - pos;
-                let take = usize::try_from(remaining).map_or(available, |r| r.min(available));
+                // Fits a usize: at most what is available.
+                let take = remaining.min(available as u64) as usize;
                 let data = input.get(pos..pos + take).unwrap_or_default();
                 let left = remaining - take as u64;
                 self.state = if left == 0 {
