@@ -30,29 +30,31 @@ pub(crate) enum BodyKind {
 
 /// Whether a `Content-Type` is one the result is read from (docs/results.md).
 pub(crate) fn is_json_type(value: &[u8]) -> bool {
-    let media = value
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    [
-        &b"application/json"[..],
-        b"application/hal+json",
-        b"application/problem+json",
-    ]
-    .iter()
-    .any(|t| media.eq_ignore_ascii_case(t))
+    media_type_is(
+        value,
+        &[
+            b"application/json",
+            b"application/hal+json",
+            b"application/problem+json",
+        ],
+    )
 }
 
 /// Whether a `Content-Type` is an HTML page (a consent or login page, under
 /// [`crate::Policy::html_is_interaction`]).
 pub(crate) fn is_html_type(value: &[u8]) -> bool {
+    media_type_is(value, &[b"text/html", b"application/xhtml+xml"])
+}
+
+/// Whether the media type of a `Content-Type` (parameters dropped) is one of `types`, in any
+/// case.
+fn media_type_is(value: &[u8], types: &[&[u8]]) -> bool {
     let media = value
         .split(|&b| b == b';')
         .next()
         .unwrap_or_default()
         .trim_ascii();
-    media.eq_ignore_ascii_case(b"text/html") || media.eq_ignore_ascii_case(b"application/xhtml+xml")
+    types.iter().any(|t| media.eq_ignore_ascii_case(t))
 }
 
 /// A finished check: the final status and what the final response carried.
