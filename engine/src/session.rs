@@ -155,7 +155,7 @@ enum State {
     /// The current hop needs a connection.
     Start,
     Connecting,
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    #[cfg(feature = "tls")]
     Handshaking,
     /// The request is going out (in pieces) and the head is awaited.
     Awaiting,
@@ -1121,6 +1121,7 @@ impl<'a> Session<'a> {
                 hop,
                 error: TransportError::ConnectionReset,
             }),
+            #[cfg(feature = "tls")]
             State::Handshaking => Err(Error::Tls {
                 hop,
                 error: TlsError::PeerClosedDuringHandshake,
@@ -1855,6 +1856,7 @@ impl Core<'_> {
         }
         let error = match self.state {
             State::Connecting => Error::ConnectTimeout { hop },
+            #[cfg(feature = "tls")]
             State::Handshaking => Error::Tls {
                 hop,
                 error: TlsError::HandshakeTimeout,
