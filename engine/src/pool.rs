@@ -117,6 +117,7 @@ impl SlotTls {
         resumed: false,
     };
 
+    #[cfg(feature = "tls")]
     pub(crate) fn get(&self) -> Option<TlsInfo> {
         self.version.map(|version| TlsInfo {
             version,

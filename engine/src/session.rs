@@ -1320,7 +1320,10 @@ impl Core<'_> {
                     self.info.conn = c.id;
                     self.info.remote = c.remote.get();
                     self.info.local = c.local.get();
-                    self.info.tls = c.tls_info.get();
+                    #[cfg(feature = "tls")]
+                    {
+                        self.info.tls = c.tls_info.get();
+                    }
                 }
                 self.begin_request();
                 return Ok(None);
