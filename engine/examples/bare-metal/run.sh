@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the bare-metal example for thumbv7em-none-eabihf, reports its flash and static RAM,
-# enforces two flash budgets (the example's and the engine's 24 KiB), and runs them on QEMU's MPS2 AN386 (Cortex-M4F) with semihosting.
+# Builds the bare-metal programs for thumbv7em-none-eabihf, reports their flash and static RAM,
+# enforces two flash budgets (the example's, and the engine's 24 KiB), and runs them on QEMU's
+# MPS2 AN386 (Cortex-M4F) with semihosting.
 #
 #   engine/examples/bare-metal/run.sh
 #
