@@ -911,6 +911,32 @@ mod tests {
     }
 
     #[test]
+    fn absurd_max_ages_last_and_negative_ones_delete() {
+        let mut area = [0u8; 1024];
+        let mut jar = CookieJar::new(&mut area);
+        // Far beyond 2^64 ms: held, not wrapped, so the cookie outlives any session.
+        set(
+            &mut jar,
+            "http://h/",
+            "a=1; Max-Age=99999999999999999999999999",
+        );
+        set(&mut jar, "http://h/", "b=2; Max-Age=18446744073709551615");
+        assert_eq!(header(&jar, "http://h/", 1 << 62), "a=1; b=2");
+        assert_eq!(
+            set(&mut jar, "http://h/", "c=3; Max-Age=-5"),
+            Stored::Ignored(Ignored::Expired)
+        );
+        assert_eq!(
+            set(&mut jar, "http://h/", "a=1; Max-Age=-0"),
+            Stored::Deleted
+        );
+        assert_eq!(header(&jar, "http://h/", 0), "b=2");
+        // Not a number: the attribute is ignored, the cookie lives for the session.
+        set(&mut jar, "http://h/", "d=4; Max-Age=1e3");
+        assert_eq!(header(&jar, "http://h/", 1 << 62), "b=2; d=4");
+    }
+
+    #[test]
     fn expires_is_relative_to_the_server_date() {
         let mut area = [0u8; 1024];
         let mut jar = CookieJar::new(&mut area);
