@@ -178,7 +178,21 @@ pub fn write_request_from(
     req: &Request<'_>,
     offset: usize,
 ) -> Result<(usize, usize), RequestError> {
-    check_value(req.platform.as_bytes(), HeaderField::UserAgent)?;
+    write_request_at(buf, req, offset, false)
+}
+
+/// [`write_request_from`] for a caller that has checked `req.platform` already
+/// (`platform_checked`): a session's platform is fixed when it is created, and its request is
+/// written on every hop.
+pub(crate) fn write_request_at(
+    buf: &mut [u8],
+    req: &Request<'_>,
+    offset: usize,
+    platform_checked: bool,
+) -> Result<(usize, usize), RequestError> {
+    if !platform_checked {
+        check_value(req.platform.as_bytes(), HeaderField::UserAgent)?;
+    }
     if let Some(token) = req.bearer_token {
         check_value(token.as_bytes(), HeaderField::Authorization)?;
     }

@@ -551,9 +551,14 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                     fields.cookies = fields.cookies.saturating_add(1);
                 }
                 10 if token_is(name, b"connection") => {
-                    for t in list_items(value) {
-                        close |= token_is(t, b"close");
-                        keep_alive_token |= token_is(t, b"keep-alive");
+                    // Almost always a single token: no list splitting for it.
+                    if crate::scan::FAVOUR_SPEED && token_is(value, b"keep-alive") {
+                        keep_alive_token = true;
+                    } else {
+                        for t in list_items(value) {
+                            close |= token_is(t, b"close");
+                            keep_alive_token |= token_is(t, b"keep-alive");
+                        }
                     }
                 }
                 12 if token_is(name, b"content-type") && fields.content_type.is_none() => {
@@ -561,18 +566,26 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                 }
                 14 if token_is(name, b"content-length") => {
                     has_length = true;
-                    for item in list_items(value) {
-                        match parse_decimal(item) {
-                            None => {
-                                length_error =
-                                    length_error.or(Some(ResponseError::InvalidContentLength))
-                            }
-                            Some(n) if length.is_some_and(|l| l != n) => {
-                                length_error =
-                                    length_error.or(Some(ResponseError::ConflictingContentLength))
-                            }
-                            Some(n) => length = Some(n),
+                    let mut note = |n: Option<u64>| match n {
+                        None => {
+                            length_error =
+                                length_error.or(Some(ResponseError::InvalidContentLength))
                         }
+                        Some(n) if length.is_some_and(|l| l != n) => {
+                            length_error =
+                                length_error.or(Some(ResponseError::ConflictingContentLength))
+                        }
+                        Some(n) => length = Some(n),
+                    };
+                    // Almost always plain digits, a list of one: no splitting then.
+                    let single = if crate::scan::FAVOUR_SPEED {
+                        parse_decimal(value)
+                    } else {
+                        None
+                    };
+                    match single {
+                        Some(n) => note(Some(n)),
+                        None => list_items(value).for_each(|item| note(parse_decimal(item))),
                     }
                 }
                 17 if token_is(name, b"transfer-encoding") => {

@@ -39,7 +39,7 @@ use crate::cookie::{parse_cookie_date, CookieJar, Stored};
 use crate::error::{Error, TlsError, TransportError};
 use crate::policy::{Policy, MAX_REDIRECTS};
 use crate::pool::{self, Connection, Life};
-use crate::request::{write_request_from, ConnectionMode, Request};
+use crate::request::{write_request_at, ConnectionMode, Request};
 use crate::response::{Head, Part, ResponseError, ResponseReader, Step};
 use crate::storage::{Area, Buffers};
 use crate::time::{millis_u32, Instant, WallClock};
@@ -296,6 +296,9 @@ struct Prefix {
 /// point into it while the rest is updated).
 struct Core<'a> {
     policy: Policy,
+    /// The policy's platform holds no control byte (checked once, on 64-bit targets; the
+    /// request writer checks it on every hop otherwise).
+    platform_clean: bool,
     urls: UrlArea<'a>,
     jar: CookieJar<'a>,
     tap: Option<&'a mut (dyn FnMut(Tap<'_>) + Send)>,
@@ -547,6 +550,8 @@ impl<'a> Session<'a> {
         Session {
             core: Core {
                 policy,
+                platform_clean: crate::scan::FAVOUR_SPEED
+                    && !crate::scan::has_control(policy.platform.as_bytes()),
                 urls: UrlArea {
                     area: url,
                     slot_len,
@@ -1473,6 +1478,10 @@ impl Core<'_> {
             _ => None,
         };
         let cookies = self.jar.for_url(&url, self.req_at);
+        // `begin_request` matched the jar for this hop already (at `req_at`, and the jar does
+        // not change while a request goes out): most hops carry no cookie, and then the jar
+        // is not searched again for every piece of the request.
+        let any_cookie = self.info.cookies_sent.count() > 0;
         let req = Request {
             url: &url,
             platform: self.policy.platform,
@@ -1481,10 +1490,10 @@ impl Core<'_> {
             } else {
                 ConnectionMode::Close
             },
-            cookies: Some(&cookies),
+            cookies: if any_cookie { Some(&cookies) } else { None },
             bearer_token: bearer,
         };
-        write_request_from(buf, &req, offset).map_err(|error| Error::Request {
+        write_request_at(buf, &req, offset, self.platform_clean).map_err(|error| Error::Request {
             hop: self.hop,
             error,
         })
