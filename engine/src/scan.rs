@@ -14,12 +14,20 @@ pub(crate) const FAVOUR_SPEED: bool = cfg!(target_pointer_width = "64");
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any byte of `word` equals the byte repeated in `splat` (no false negatives; a false
-/// positive only makes the caller look at the bytes one by one).
+/// The high bit of each byte of `word` that equals the byte repeated in `splat`, and maybe of
+/// bytes above such a byte (the subtraction's borrow runs upward). So the mask is zero exactly
+/// when no byte matches, and its lowest set bit is always a true match: little-endian words make
+/// that the first matching byte in memory.
+#[inline(always)]
+fn matching(word: u64, splat: u64) -> u64 {
+    let x = word ^ splat;
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// Whether any byte of `word` equals the byte repeated in `splat`.
 #[inline(always)]
 fn has(word: u64, splat: u64) -> bool {
-    let x = word ^ splat;
-    x.wrapping_sub(LO) & !x & HI != 0
+    matching(word, splat) != 0
 }
 
 /// The index of the first byte of `hay` for which `is` holds. `may_hold` screens eight bytes
@@ -46,6 +54,34 @@ fn find_by(hay: &[u8], may_hold: impl Fn(u64) -> bool, is: impl Fn(u8) -> bool) 
         .map(|i| at + i)
 }
 
+/// The index of the first byte of `hay` in a set that `flags` marks exactly: for each word,
+/// the high bit of every byte in the set (and maybe of bytes above one, as [`matching`] gives).
+/// The lowest flag is then the answer; no byte-by-byte look.
+#[inline(always)]
+fn find_exact(hay: &[u8], flags: impl Fn(u64) -> u64) -> Option<usize> {
+    let mut at = 0;
+    let mut chunks = hay.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let word = chunk
+            .first_chunk::<8>()
+            .map_or(0, |w| u64::from_le_bytes(*w));
+        let found = flags(word);
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    // The tail as one more (padded) word, not a byte loop. A flag on the padding lies above
+    // every real byte, so a first flag past the tail means no match.
+    let rest = chunks.remainder();
+    let mut last = [0u8; 8];
+    if let Some(dst) = last.get_mut(..rest.len()) {
+        dst.copy_from_slice(rest);
+    }
+    let first = (flags(u64::from_le_bytes(last)).trailing_zeros() / 8) as usize;
+    (first < rest.len()).then_some(at + first)
+}
+
 fn splat(b: u8) -> u64 {
     LO.wrapping_mul(u64::from(b))
 }
@@ -56,7 +92,7 @@ pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
         return hay.iter().position(|&x| x == a || x == b);
     }
     let (sa, sb) = (splat(a), splat(b));
-    find_by(hay, |w| has(w, sa) || has(w, sb), |x| x == a || x == b)
+    find_exact(hay, |w| matching(w, sa) | matching(w, sb))
 }
 
 /// The first `a` in `hay`.
@@ -65,7 +101,7 @@ pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
         return hay.iter().position(|&x| x == a);
     }
     let sa = splat(a);
-    find_by(hay, |w| has(w, sa), |x| x == a)
+    find_exact(hay, |w| matching(w, sa))
 }
 
 /// Whether `token` (a header name, or an item of a header's list value) is `lower`, ignoring
@@ -96,10 +132,17 @@ pub(crate) fn token_is(token: &[u8], lower: &[u8]) -> bool {
         .all(|(&x, &y)| x | 0x20 == y | 0x20)
 }
 
+/// The high bit of each byte of `word` below `n` (`n` ≤ 0x80), with the same guarantee as
+/// [`matching`]: zero exactly when there is none, the lowest set bit a true one.
+#[inline(always)]
+fn below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(LO.wrapping_mul(u64::from(n))) & !word & HI
+}
+
 /// Whether any byte of `word` is below `n` (`n` ≤ 0x80).
 #[inline(always)]
 fn has_below(word: u64, n: u8) -> bool {
-    word.wrapping_sub(LO.wrapping_mul(u64::from(n))) & !word & HI != 0
+    below(word, n) != 0
 }
 
 /// Whether `hay` holds a tab, CR or LF (which URL parsing removes, WHATWG-style).
@@ -130,11 +173,9 @@ pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
         return hay.iter().position(|&b| is(b));
     }
     let (quote, backslash) = (splat(b'"'), splat(b'\\'));
-    find_by(
-        hay,
-        |w| has_below(w, 0x20) || has(w, quote) || has(w, backslash),
-        is,
-    )
+    find_exact(hay, |w| {
+        below(w, 0x20) | matching(w, quote) | matching(w, backslash)
+    })
 }
 
 /// A `const fn(u8) -> bool` as a table of 256 flags (1: the byte is in the set), built at
@@ -217,6 +258,10 @@ mod tests {
                     hay.iter().position(|&b| b == b'#' || b == b'?')
                 );
                 assert_eq!(find1(&hay, b'#'), hay.iter().position(|&b| b == b'#'));
+                // The padding of the last word matches these: it must never be reported.
+                for needle in [0u8, b'a'] {
+                    assert_eq!(find1(&hay, needle), hay.iter().position(|&b| b == needle));
+                }
                 // Token characters only, against a lowercase name: folding is exact.
                 let token: heapless::Vec<u8, 40> = hay
                     .iter()
