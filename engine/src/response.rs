@@ -427,6 +427,9 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         }
     }
 
+    // Out of line where speed is favoured: `step` is called for every piece of a body too, and
+    // should not pay for the head parser's stack frame each time.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     fn step_head<'h, 'i: 'h>(
         &mut self,
         stage: &'h mut [u8],

@@ -1433,11 +1433,13 @@ impl Core<'_> {
         self.deadline_phase = Some(self.now + self.policy.timeouts.response_head);
         // The length is learnt from the first write: no counting pass.
         self.req_total = usize::MAX;
-        let url = self.urls.current();
-        let names = &mut self.info.cookies_sent;
-        self.jar
-            .for_url(&url, self.req_at)
-            .each(|name, _| names.push(name));
+        if !self.jar.is_empty() {
+            let url = self.urls.current();
+            let names = &mut self.info.cookies_sent;
+            self.jar
+                .for_url(&url, self.req_at)
+                .each(|name, _| names.push(name));
+        }
         self.tap_request();
     }
 

@@ -340,18 +340,32 @@ impl<'a> UrlRef<'a> {
 /// Parses an absolute URL (a reference that names its scheme and host) into `out`. `scratch` is
 /// used only when the input holds tabs or newlines to drop; it may be empty otherwise.
 pub fn parse_into(input: &[u8], out: &mut [u8], scratch: &mut [u8]) -> Result<Parts, UrlError> {
+    if is_plain(input) {
+        parse_as::<true>(input, out, scratch)
+    } else {
+        parse_as::<false>(input, out, scratch)
+    }
+}
+
+/// [`parse_into`], with `PLAIN` as [`is_plain`] said: a plain input skips the careful steps.
+/// (One body for both: the 32-bit build, where nothing is plain, has only the careful copy.)
+#[inline(always)]
+fn parse_as<const PLAIN: bool>(
+    input: &[u8],
+    out: &mut [u8],
+    scratch: &mut [u8],
+) -> Result<Parts, UrlError> {
     let capacity = out.len();
-    let plain = is_plain(input);
-    let input = if plain {
+    let input = if PLAIN {
         input
     } else {
         without_tab_or_newline(input, scratch, capacity)?
     };
-    let reference = Reference::split(input, plain);
+    let reference = Reference::split::<PLAIN>(input);
     let scheme_name = reference.scheme.ok_or(UrlError::MissingScheme)?;
     let scheme = Scheme::from_name(scheme_name).ok_or(UrlError::UnsupportedScheme)?;
     let authority = reference.authority.ok_or(UrlError::MissingHost)?;
-    Builder::absolute(out, scheme, authority, &reference)
+    Builder::<PLAIN>::absolute(out, scheme, authority, reference.path, reference.query)
 }
 
 /// Resolves `reference` (for example a `Location` value) against `base` into `out`,
@@ -366,14 +380,28 @@ pub fn join_into(
     out: &mut [u8],
     scratch: &mut [u8],
 ) -> Result<Parts, UrlError> {
+    if is_plain(reference) {
+        join_as::<true>(base, reference, out, scratch)
+    } else {
+        join_as::<false>(base, reference, out, scratch)
+    }
+}
+
+/// [`join_into`], with `PLAIN` as [`is_plain`] said (see [`parse_as`]).
+#[inline(always)]
+fn join_as<const PLAIN: bool>(
+    base: &UrlRef<'_>,
+    reference: &[u8],
+    out: &mut [u8],
+    scratch: &mut [u8],
+) -> Result<Parts, UrlError> {
     let capacity = out.len();
-    let plain = is_plain(reference);
-    let reference = if plain {
+    let reference = if PLAIN {
         reference
     } else {
         without_tab_or_newline(reference, scratch, capacity)?
     };
-    let r = Reference::split(reference, plain);
+    let r = Reference::split::<PLAIN>(reference);
     // A reference with an authority takes its own scheme, or the base's; one without an
     // authority may name only the base's scheme (then it is relative).
     let mut scheme = base.scheme();
@@ -384,11 +412,10 @@ pub fn join_into(
         }
     }
     if let Some(authority) = r.authority {
-        return Builder::absolute(out, scheme, authority, &r);
+        return Builder::<PLAIN>::absolute(out, scheme, authority, r.path, r.query);
     }
 
-    let mut builder = Builder::from_base(out, base)?;
-    builder.plain = r.plain;
+    let mut builder = Builder::<PLAIN>::from_base(out, base)?;
     if r.path.is_empty() {
         let query = match r.query {
             Some(q) => Some(q),
@@ -515,8 +542,6 @@ impl<const N: usize> Url<N> {
 /// A URI reference split per RFC 3986 Appendix B, fragment already dropped.
 #[derive(Debug)]
 struct Reference<'a> {
-    /// Nothing in it to trim, drop, cut off or percent-encode (see [`is_plain`]).
-    plain: bool,
     scheme: Option<&'a [u8]>,
     authority: Option<&'a [u8]>,
     path: &'a [u8],
@@ -524,9 +549,10 @@ struct Reference<'a> {
 }
 
 impl<'a> Reference<'a> {
-    fn split(input: &'a [u8], plain: bool) -> Self {
+    /// `PLAIN`: [`is_plain`] holds for `input`, so there is nothing to trim and no fragment.
+    fn split<const PLAIN: bool>(input: &'a [u8]) -> Self {
         // Browsers strip leading and trailing C0 controls and spaces; servers rely on it.
-        let (input, (end, query_at)) = if plain {
+        let (input, (end, query_at)) = if PLAIN {
             (input, (input.len(), crate::scan::find1(input, b'?')))
         } else {
             let input = trim_c0_and_space(input);
@@ -560,7 +586,6 @@ impl<'a> Reference<'a> {
         }
         let path = rest;
         Reference {
-            plain,
             scheme,
             authority,
             path,
@@ -729,19 +754,18 @@ impl fmt::Write for Out<'_> {
 }
 
 /// Writes a normalised URL into a caller's slice: scheme and authority first, then the path
-/// through dot-segment removal and percent-encoding, then the query.
-struct Builder<'b> {
+/// through dot-segment removal and percent-encoding, then the query. `PLAIN`: the reference is
+/// plain (see [`is_plain`]), so path and query go out as they are.
+struct Builder<'b, const PLAIN: bool> {
     out: Out<'b>,
     scheme: Scheme,
     port: u16,
     host_kind: HostKind,
     host: (usize, usize),
     path_start: usize,
-    /// The reference is plain (see [`is_plain`]): path and query go out as they are.
-    plain: bool,
 }
 
-impl<'b> Builder<'b> {
+impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
     fn new(buf: &'b mut [u8], scheme: Scheme, authority: &[u8]) -> Result<Self, UrlError> {
         // The usual authority is a host name alone: one scan shows it (`@`, `:` and `[` are no
         // host bytes) and spares the others. 64-bit targets only, like every fast path here.
@@ -766,7 +790,6 @@ impl<'b> Builder<'b> {
             host_kind: HostKind::Domain,
             host: (0, 0),
             path_start: 0,
-            plain: false,
         };
         b.out.put(match scheme {
             Scheme::Http => b"http://",
@@ -854,11 +877,10 @@ impl<'b> Builder<'b> {
         buf: &'b mut [u8],
         scheme: Scheme,
         authority: &[u8],
-        r: &Reference<'_>,
+        path: &[u8],
+        query: Option<&[u8]>,
     ) -> Result<Parts, UrlError> {
-        let mut b = Builder::new(buf, scheme, authority)?;
-        b.plain = r.plain;
-        b.finish_with_path(r.path, r.query)
+        Self::new(buf, scheme, authority)?.finish_with_path(path, query)
     }
 
     /// Starts a relative resolution from a base URL's scheme and authority.
@@ -873,13 +895,12 @@ impl<'b> Builder<'b> {
             host_kind: p.host_kind,
             host: p.host,
             path_start: p.path_start,
-            plain: false,
         })
     }
 
     fn push_encoded(&mut self, bytes: &[u8]) -> Result<(), UrlError> {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        if self.plain {
+        if PLAIN {
             return self.out.put(bytes);
         }
         let mut rest = bytes;
@@ -1153,6 +1174,49 @@ mod tests {
     fn parse(s: &str) -> Result<U, UrlError> {
         U::parse(s.as_bytes())
     }
+
+    /// A plain reference resolves to exactly what the careful path makes of it, and everything
+    /// the careful path must see (a byte to encode, trim or drop, a fragment) is not plain.
+    #[test]
+    fn plain_references_resolve_as_the_careful_path_does() {
+        let base = parse("http://API.test:8080/v0.2/checks/c1/redirect?x=1").unwrap();
+        let plain = [
+            "/v0.2/checks/c1/a1",
+            "http://opa.test/he/1?check_id=c1&redirect=http%3A%2F%2Fapi.test%2Fcb",
+            "HTTPS://Opb.Test:443/auth/1?sid=4e&x=a.b",
+            "2?step=2",
+            "../he/4",
+            "./a/./b/../c?",
+            "?only=query",
+            "",
+            "//other.test",
+            "http:rel/ative",
+            "https://[2001:db8::1]:8443/x",
+            "http://u@h/",
+            "ftp://h/",
+        ];
+        for r in plain {
+            assert!(FAVOUR_SPEED_IS_OFF || is_plain(r.as_bytes()), "{r}");
+            let (mut fast, mut careful) = ([0u8; 256], [0u8; 256]);
+            let a = join_as::<true>(&base.as_ref(), r.as_bytes(), &mut fast, &mut []);
+            let b = join_as::<false>(&base.as_ref(), r.as_bytes(), &mut careful, &mut []);
+            assert_eq!(a, b, "{r}");
+            if let Ok(p) = a {
+                assert_eq!(fast[..p.len()], careful[..p.len()], "{r}");
+            }
+            if r.starts_with("http") {
+                let a = parse_as::<true>(r.as_bytes(), &mut fast, &mut []);
+                let b = parse_as::<false>(r.as_bytes(), &mut careful, &mut []);
+                assert_eq!(a, b, "{r}");
+            }
+        }
+        for r in ["/a b", "/a#f", " /a", "/a\tb", "/\u{e9}", "/a\"", "/{x}"] {
+            assert!(!is_plain(r.as_bytes()), "{r}");
+        }
+    }
+
+    /// `is_plain` is never true on 32-bit targets (they build only the careful path).
+    const FAVOUR_SPEED_IS_OFF: bool = !crate::scan::FAVOUR_SPEED;
 
     /// The 32-bit (small) test for dot segments says what the fast one says.
     #[test]
