@@ -117,18 +117,35 @@ pub(crate) fn token_is(token: &[u8], lower: &[u8]) -> bool {
     if !FAVOUR_SPEED {
         return token.eq_ignore_ascii_case(lower);
     }
-    let fold = LO.wrapping_mul(0x20);
-    let mut a = token.chunks_exact(8);
-    let mut b = lower.chunks_exact(8);
-    for (x, y) in a.by_ref().zip(b.by_ref()) {
-        let word = |c: &[u8]| c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
-        if word(x) | fold != word(y) | fold {
-            return false;
+    // Whole words, the last one overlapping its neighbour so that no byte loop is left (both
+    // sides have the same length, so they overlap alike). Below eight bytes, two half words.
+    let n = token.len();
+    if n >= 8 {
+        let word = |s: &[u8], at: usize| {
+            s.get(at..)
+                .and_then(|r| r.first_chunk::<8>())
+                .map_or(0, |w| u64::from_le_bytes(*w) | LO.wrapping_mul(0x20))
+        };
+        let mut at = 0;
+        while at + 8 < n {
+            if word(token, at) != word(lower, at) {
+                return false;
+            }
+            at += 8;
         }
+        return word(token, n - 8) == word(lower, n - 8);
     }
-    a.remainder()
+    if n >= 4 {
+        let half = |s: &[u8], at: usize| {
+            s.get(at..)
+                .and_then(|r| r.first_chunk::<4>())
+                .map_or(0, |w| u32::from_le_bytes(*w) | 0x2020_2020)
+        };
+        return half(token, 0) == half(lower, 0) && half(token, n - 4) == half(lower, n - 4);
+    }
+    token
         .iter()
-        .zip(b.remainder())
+        .zip(lower)
         .all(|(&x, &y)| x | 0x20 == y | 0x20)
 }
 
