@@ -35,7 +35,11 @@
 //!    our own (ureq-proto has none); the `code` found in the final body by a byte search.
 //!
 //! After the groups run, `main` reads criterion's estimates (`target/criterion/hop/*/new/
-//! estimates.json`) and prints ns per hop and the ratios to httparse.
+//! estimates.json`) and prints ns per hop and the ratios to httparse. Criterion times each
+//! contender in its own five seconds, so on a machine whose speed drifts (a shared VM) its
+//! ratios drift too. `main` then also times the three interleaved: a round is a short batch
+//! of each (about half a millisecond apiece), 1,000 rounds, and the medians of the rounds
+//! give ratios that such drift moves alike for all three.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -547,6 +551,66 @@ fn summary(started: SystemTime) {
     }
 }
 
+/// Times the contenders interleaved (see the module docs) and prints ns per hop and the ratios.
+fn interleaved(replies: &[&[u8]]) {
+    const ROUNDS: usize = 1000;
+    // Chains per batch: about half a millisecond each.
+    const BATCH: [usize; 3] = [100, 300, 20];
+    let mut storage = Box::new(Hosted::new());
+    let mut buf = vec![0u8; 4096];
+    let mut out = vec![0u8; 4096];
+    let mut body = vec![0u8; 16 * 1024];
+    let mut connects = 0;
+    let mut per_hop: [Vec<f64>; 3] = Default::default();
+    for _ in 0..ROUNDS {
+        for (which, samples) in per_hop.iter_mut().enumerate() {
+            let batch = BATCH[which];
+            let start = std::time::Instant::now();
+            for _ in 0..batch {
+                match which {
+                    0 => {
+                        black_box(phonecheck_chain::<false>(
+                            &mut storage,
+                            black_box(replies),
+                            &mut buf,
+                            &mut connects,
+                        ));
+                    }
+                    1 => {
+                        black_box(httparse_chain(black_box(replies)));
+                    }
+                    _ => {
+                        black_box(ureq::chain(black_box(replies), &mut out, &mut body));
+                    }
+                }
+            }
+            samples.push(start.elapsed().as_nanos() as f64 / (batch * HOPS) as f64);
+        }
+    }
+    for samples in &mut per_hop {
+        samples.sort_by(f64::total_cmp);
+    }
+    let median = |v: &[f64]| v[v.len() / 2];
+    let (floor_median, floor_min) = (median(&per_hop[1]), per_hop[1][0]);
+    println!();
+    println!("Interleaved: {ROUNDS} rounds, each a batch of every contender (ns per hop)");
+    println!();
+    println!("| contender | ns/hop (median) | × httparse | ns/hop (fastest round) | × httparse |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, samples) in ["phonecheck", "httparse", "ureq-proto"]
+        .iter()
+        .zip(&per_hop)
+    {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            median(samples),
+            median(samples) / floor_median,
+            samples[0],
+            samples[0] / floor_min,
+        );
+    }
+}
+
 fn main() {
     let started = SystemTime::now() - Duration::from_secs(1);
     let replies = chain();
@@ -563,5 +627,6 @@ fn main() {
             .any(|a| matches!(a.as_str(), "--test" | "--list" | "--profile-time"));
     if measured {
         summary(started);
+        interleaved(&replies);
     }
 }
