@@ -24,7 +24,8 @@
 //! Every response carries the headers real servers send (Date, Server, Content-Type,
 //! Cache-Control, …; heads of 276–466 bytes, 3,653 of the chain's 4,572 bytes). The contenders:
 //!
-//! 1. `phonecheck`: a fresh `Session` per chain over one boxed `Hosted` storage, driven through
+//! 1. `phonecheck`: a fresh `Session` per chain (built in place with `Session::new_in`) over one
+//!    boxed `Hosted` storage, driven through
 //!    Connect → Connected, Transmit → Sent, Wait → Received until `Done`; hop records ignored;
 //!    the `code` field read from the completion. Checked once outside timing: 200, 10 requests,
 //!    the code, the cookie on hops 6 and 7, and 3 connections (one per origin, kept open).
@@ -227,7 +228,10 @@ fn phonecheck_chain<const CHECK: bool>(
         allow_http_start: true,
         ..Policy::default()
     };
-    let mut session = Session::new(
+    // Built in place, as a driver that runs checks back to back does: no move of the session.
+    let mut slot = None;
+    let session = Session::new_in(
+        &mut slot,
         storage.buffers(),
         CHECK_URL.as_bytes(),
         policy,
