@@ -443,9 +443,43 @@ struct SetCookie<'a> {
     expires: Option<u64>,
 }
 
+/// `s` cut at every `sep`, as `s.split(|&b| b == sep)` cuts it, each cut found a word at a time
+/// (64-bit targets only: see [`SetCookie::parse`]).
+struct Pieces<'a> {
+    rest: Option<&'a [u8]>,
+    sep: u8,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match crate::scan::find1(rest, self.sep) {
+            Some(i) => {
+                self.rest = rest.get(i + 1..);
+                rest.get(..i)
+            }
+            None => self.rest.take(),
+        }
+    }
+}
+
 impl<'a> SetCookie<'a> {
     fn parse(header: &'a [u8]) -> Option<Self> {
-        let mut parts = header.split(|&b| b == b';');
+        // The same reading either way; the word-wise cutting only where speed is favoured, so
+        // 32-bit targets keep core's byte loop alone.
+        if crate::scan::FAVOUR_SPEED {
+            Self::parse_parts(Pieces {
+                rest: Some(header),
+                sep: b';',
+            })
+        } else {
+            Self::parse_parts(header.split(|&b| b == b';'))
+        }
+    }
+
+    fn parse_parts(mut parts: impl Iterator<Item = &'a [u8]>) -> Option<Self> {
         let pair = parts.next()?;
         let eq = pair.iter().position(|&b| b == b'=')?;
         let (name, value) = pair.split_at(eq);
@@ -717,6 +751,29 @@ fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-wise cutter cuts as `split` does, for every string of up to nine bytes (past
+    /// one eight-byte word) over the bytes that matter.
+    #[test]
+    fn pieces_cut_as_split_does() {
+        let alphabet = [b';', b'a', b'='];
+        for len in 0..=9u32 {
+            for mut code in 0..3usize.pow(len) {
+                let mut s = std::vec::Vec::new();
+                for _ in 0..len {
+                    s.push(alphabet[code % 3]);
+                    code /= 3;
+                }
+                let fast: std::vec::Vec<&[u8]> = Pieces {
+                    rest: Some(&s),
+                    sep: b';',
+                }
+                .collect();
+                let slow: std::vec::Vec<&[u8]> = s.split(|&b| b == b';').collect();
+                assert_eq!(fast, slow, "{s:?}");
+            }
+        }
+    }
     use std::string::String;
 
     /// The fixed-offset reading agrees with §5.1.1's wherever it answers, on fixdates with
