@@ -1853,7 +1853,21 @@ impl Core<'_> {
         self.deadline_phase = None;
     }
 
+    /// Called around every input: the test that nothing expired stays inline where speed is
+    /// favoured, the failure out of line.
+    #[cfg_attr(target_pointer_width = "64", inline)]
     fn check_deadlines(&mut self) {
+        let expired = self.now >= self.deadline_total
+            || self
+                .deadline_phase
+                .is_some_and(|deadline| self.now >= deadline);
+        if expired {
+            self.deadline_passed();
+        }
+    }
+
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    fn deadline_passed(&mut self) {
         let hop = self.hop;
         if self.now >= self.deadline_total {
             self.fail(Error::CheckTimeout {
