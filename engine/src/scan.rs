@@ -143,10 +143,7 @@ pub(crate) fn token_is(token: &[u8], lower: &[u8]) -> bool {
         };
         return half(token, 0) == half(lower, 0) && half(token, n - 4) == half(lower, n - 4);
     }
-    token
-        .iter()
-        .zip(lower)
-        .all(|(&x, &y)| x | 0x20 == y | 0x20)
+    token.iter().zip(lower).all(|(&x, &y)| x | 0x20 == y | 0x20)
 }
 
 /// The high bit of each byte of `word` below `n` (`n` ≤ 0x80), with the same guarantee as
