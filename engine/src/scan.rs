@@ -30,6 +30,14 @@ fn has(word: u64, splat: u64) -> bool {
     matching(word, splat) != 0
 }
 
+/// The first eight bytes of `chunk` as a little-endian word (0 if it is shorter).
+#[inline(always)]
+fn le_word(chunk: &[u8]) -> u64 {
+    chunk
+        .first_chunk::<8>()
+        .map_or(0, |w| u64::from_le_bytes(*w))
+}
+
 /// The index of the first byte of `hay` for which `is` holds. `may_hold` screens eight bytes
 /// at a time: it must be true for every word holding such a byte (it may be true for others).
 #[inline(always)]
@@ -37,10 +45,7 @@ fn find_by(hay: &[u8], may_hold: impl Fn(u64) -> bool, is: impl Fn(u8) -> bool) 
     let mut at = 0;
     let mut chunks = hay.chunks_exact(8);
     for chunk in chunks.by_ref() {
-        let word = chunk
-            .first_chunk::<8>()
-            .map_or(0, |w| u64::from_le_bytes(*w));
-        if may_hold(word) {
+        if may_hold(le_word(chunk)) {
             if let Some(i) = chunk.iter().position(|&b| is(b)) {
                 return Some(at + i);
             }
@@ -62,10 +67,7 @@ fn find_exact(hay: &[u8], flags: impl Fn(u64) -> u64) -> Option<usize> {
     let mut at = 0;
     let mut chunks = hay.chunks_exact(8);
     for chunk in chunks.by_ref() {
-        let word = chunk
-            .first_chunk::<8>()
-            .map_or(0, |w| u64::from_le_bytes(*w));
-        let found = flags(word);
+        let found = flags(le_word(chunk));
         if found != 0 {
             return Some(at + (found.trailing_zeros() / 8) as usize);
         }
@@ -237,6 +239,24 @@ pub(crate) fn find_flagged(
     hay.get(at..)
         .and_then(|rest| rest.iter().position(|&b| flag(b) != 0))
         .map(|i| at + i)
+}
+
+/// Calls `f` with every string of up to `max_len` bytes over `alphabet`: for tests that hold a
+/// fast form to a plain one on every short input.
+#[cfg(test)]
+pub(crate) fn every_string(alphabet: &[u8], max_len: u32, mut f: impl FnMut(&[u8])) {
+    let n = alphabet.len();
+    let mut s = std::vec::Vec::new();
+    for len in 0..=max_len {
+        for mut code in 0..n.pow(len) {
+            s.clear();
+            for _ in 0..len {
+                s.push(alphabet[code % n]);
+                code /= n;
+            }
+            f(&s);
+        }
+    }
 }
 
 #[cfg(test)]
