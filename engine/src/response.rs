@@ -205,14 +205,21 @@ pub struct Head<'h> {
 /// httparse's header array was at hand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fields {
-    location: Option<(usize, usize)>,
-    content_type: Option<(usize, usize)>,
-    date: Option<(usize, usize)>,
+    location: Span,
+    content_type: Span,
+    date: Span,
     set_cookie: bool,
     /// The first `Set-Cookie` value, and how many there are.
-    first_cookie: Option<(usize, usize)>,
+    first_cookie: Span,
     cookies: u8,
 }
+
+/// A value's place in a head, as byte offsets. `u32`, as heads are held to `u32::MAX` bytes:
+/// a parsed head then moves half as many bytes on its way to the session.
+type Span = Option<(u32, u32)>;
+
+/// The largest head accepted whatever the limits say: its offsets fit a [`Span`].
+const MAX_HEAD_BYTES: usize = u32::MAX as usize;
 
 impl<'h> Head<'h> {
     /// The head's bytes, status line to blank line.
@@ -256,9 +263,9 @@ impl<'h> Head<'h> {
         self.header_values(name).next()
     }
 
-    fn field(&self, at: Option<(usize, usize)>) -> Option<&'h [u8]> {
+    fn field(&self, at: Span) -> Option<&'h [u8]> {
         let (start, end) = at?;
-        Some(self.raw.get(start..end)?.trim_ascii())
+        Some(self.raw.get(start as usize..end as usize)?.trim_ascii())
     }
 
     /// The last `Location` value.
@@ -525,13 +532,15 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                 }
                 Err(e) => return Err(ResponseError::MalformedHead(syntax(e))),
             };
+        let limit = limit.min(MAX_HEAD_BYTES);
         if len > limit {
             return Err(ResponseError::HeadTooLarge { limit });
         }
+        // Every value lies in the head's first `len` bytes, and `len` fits a `u32`.
         let base = bytes.as_ptr() as usize;
         let range = |v: &[u8]| {
             let start = (v.as_ptr() as usize).wrapping_sub(base);
-            Some((start, start + v.len()))
+            Some((start as u32, (start + v.len()) as u32))
         };
         let status = response.code.unwrap_or(0);
         let minor_version = response.version.unwrap_or(1);
