@@ -1669,7 +1669,7 @@ impl Core<'_> {
         // §5.2), counted like any other redirect, so a self-loop ends at max_redirects.
         let location = location.ok_or(Error::MissingLocation { hop, status })?;
         let joined = self.urls.join(location);
-        if self.under_prefix(location, joined.ok()) {
+        if self.prefix.is_some() && self.under_prefix(location, joined.ok()) {
             self.final_status = status;
             return Ok(HeadNext::Stop);
         }
