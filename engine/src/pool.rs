@@ -232,7 +232,8 @@ impl Connection {
         self.local = SlotAddr::NONE;
         self.tls_info = SlotTls::NONE;
         #[cfg(feature = "tls")]
-        {
+        if self.tls.is_some() {
+            // Only then: dropping the box is a call, and most slots hold none.
             self.tls = None;
         }
     }
@@ -242,7 +243,8 @@ impl Connection {
         self.life = Life::Free;
         self.reusable = false;
         #[cfg(feature = "tls")]
-        {
+        if self.tls.is_some() {
+            // Only then: dropping the box is a call, and most slots hold none.
             self.tls = None;
         }
     }
