@@ -219,6 +219,7 @@ pub struct Fields {
 type Span = Option<(u32, u32)>;
 
 /// The largest head accepted whatever the limits say: its offsets fit a [`Span`].
+#[cfg(target_pointer_width = "64")]
 const MAX_HEAD_BYTES: usize = u32::MAX as usize;
 
 impl<'h> Head<'h> {
@@ -532,6 +533,8 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
                 }
                 Err(e) => return Err(ResponseError::MalformedHead(syntax(e))),
             };
+        // (On 32-bit targets a `usize` is a `u32` already.)
+        #[cfg(target_pointer_width = "64")]
         let limit = limit.min(MAX_HEAD_BYTES);
         if len > limit {
             return Err(ResponseError::HeadTooLarge { limit });
