@@ -561,64 +561,60 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
             if crate::scan::FAVOUR_SPEED && (name.len() >= 32 || READ >> name.len() & 1 == 0) {
                 continue;
             }
-            match name.len() {
-                4 if token_is(name, b"date") && fields.date.is_none() => fields.date = range(value),
-                8 if token_is(name, b"location") => fields.location = range(value),
-                10 if token_is(name, b"set-cookie") => {
-                    fields.set_cookie = true;
-                    if fields.first_cookie.is_none() {
-                        fields.first_cookie = range(value);
-                    }
-                    fields.cookies = fields.cookies.saturating_add(1);
+            // Conditional branches, not a jump table: they follow the order fields come in.
+            let n = name.len();
+            if n == 4 && token_is(name, b"date") && fields.date.is_none() {
+                fields.date = range(value);
+            } else if n == 8 && token_is(name, b"location") {
+                fields.location = range(value);
+            } else if n == 10 && token_is(name, b"set-cookie") {
+                fields.set_cookie = true;
+                if fields.first_cookie.is_none() {
+                    fields.first_cookie = range(value);
                 }
-                10 if token_is(name, b"connection") => {
-                    // Almost always a single token: no list splitting for it.
-                    if crate::scan::FAVOUR_SPEED && token_is(value, b"keep-alive") {
-                        keep_alive_token = true;
-                    } else {
-                        for t in list_items(value) {
-                            close |= token_is(t, b"close");
-                            keep_alive_token |= token_is(t, b"keep-alive");
-                        }
-                    }
-                }
-                12 if token_is(name, b"content-type") && fields.content_type.is_none() => {
-                    fields.content_type = range(value)
-                }
-                14 if token_is(name, b"content-length") => {
-                    has_length = true;
-                    let mut note = |n: Option<u64>| match n {
-                        None => {
-                            length_error =
-                                length_error.or(Some(ResponseError::InvalidContentLength))
-                        }
-                        Some(n) if length.is_some_and(|l| l != n) => {
-                            length_error =
-                                length_error.or(Some(ResponseError::ConflictingContentLength))
-                        }
-                        Some(n) => length = Some(n),
-                    };
-                    // Almost always plain digits, a list of one: no splitting then.
-                    let single = if crate::scan::FAVOUR_SPEED {
-                        parse_decimal(value)
-                    } else {
-                        None
-                    };
-                    match single {
-                        Some(n) => note(Some(n)),
-                        None => list_items(value).for_each(|item| note(parse_decimal(item))),
-                    }
-                }
-                17 if token_is(name, b"transfer-encoding") => {
-                    coded = true;
+                fields.cookies = fields.cookies.saturating_add(1);
+            } else if n == 10 && token_is(name, b"connection") {
+                // Almost always a single token: no list splitting for it.
+                if crate::scan::FAVOUR_SPEED && token_is(value, b"keep-alive") {
+                    keep_alive_token = true;
+                } else {
                     for t in list_items(value) {
-                        if chunked || !token_is(t, b"chunked") {
-                            bad_coding = true;
-                        }
-                        chunked = true;
+                        close |= token_is(t, b"close");
+                        keep_alive_token |= token_is(t, b"keep-alive");
                     }
                 }
-                _ => {}
+            } else if n == 12 && token_is(name, b"content-type") && fields.content_type.is_none() {
+                fields.content_type = range(value);
+            } else if n == 14 && token_is(name, b"content-length") {
+                has_length = true;
+                let mut note = |n: Option<u64>| match n {
+                    None => {
+                        length_error = length_error.or(Some(ResponseError::InvalidContentLength))
+                    }
+                    Some(n) if length.is_some_and(|l| l != n) => {
+                        length_error =
+                            length_error.or(Some(ResponseError::ConflictingContentLength))
+                    }
+                    Some(n) => length = Some(n),
+                };
+                // Almost always plain digits, a list of one: no splitting then.
+                let single = if crate::scan::FAVOUR_SPEED {
+                    parse_decimal(value)
+                } else {
+                    None
+                };
+                match single {
+                    Some(n) => note(Some(n)),
+                    None => list_items(value).for_each(|item| note(parse_decimal(item))),
+                }
+            } else if n == 17 && token_is(name, b"transfer-encoding") {
+                coded = true;
+                for t in list_items(value) {
+                    if chunked || !token_is(t, b"chunked") {
+                        bad_coding = true;
+                    }
+                    chunked = true;
+                }
             }
         }
         let keep_alive = if minor_version >= 1 {
