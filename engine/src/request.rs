@@ -243,7 +243,7 @@ impl Sink for Front<'_> {
     fn put(&mut self, bytes: &[u8]) {
         match core::mem::take(&mut self.rest).split_at_mut_checked(bytes.len()) {
             Some((dst, rest)) => {
-                dst.copy_from_slice(bytes);
+                crate::cursor::copy(dst, bytes);
                 self.rest = rest;
                 self.len += bytes.len();
             }

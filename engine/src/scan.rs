@@ -73,15 +73,36 @@ fn find_exact(hay: &[u8], flags: impl Fn(u64) -> u64) -> Option<usize> {
         }
         at += 8;
     }
-    // The tail as one more (padded) word, not a byte loop. A flag on the padding lies above
-    // every real byte, so a first flag past the tail means no match.
-    let rest = chunks.remainder();
-    let mut last = [0u8; 8];
-    if let Some(dst) = last.get_mut(..rest.len()) {
-        dst.copy_from_slice(rest);
+    // The tail as one more (zero-padded) word, not a byte loop. A flag on the padding lies
+    // above every real byte, so a first flag past the tail means no match.
+    let n = chunks.remainder().len();
+    let first = (flags(tail_word(hay, n)).trailing_zeros() / 8) as usize;
+    (first < n).then_some(at + first)
+}
+
+/// The last `n` (< 8) bytes of `hay` as the low bytes of a little-endian word, zeros above.
+/// Built from loads that cover those bytes, not by copying them into a buffer: a word load over
+/// the smaller stores of such a copy waits for them to retire (no store forwarding), which cost
+/// more than the whole scan of a short URL.
+#[inline(always)]
+fn tail_word(hay: &[u8], n: usize) -> u64 {
+    let len = hay.len();
+    if n == 0 {
+        return 0;
     }
-    let first = (flags(u64::from_le_bytes(last)).trailing_zeros() / 8) as usize;
-    (first < rest.len()).then_some(at + first)
+    if len >= 8 {
+        // The last eight bytes, shifted down past the ones already scanned.
+        return le_word(hay.get(len - 8..).unwrap_or_default()) >> (8 * (8 - n));
+    }
+    // `hay` is all tail. Two half words that overlap, or three bytes that may repeat: each
+    // byte lands at its own place, and a repeated one ORs in the same bits.
+    let at = |i: usize| hay.get(i..).and_then(|r| r.first_chunk::<4>());
+    if n >= 4 {
+        let half = |i| at(i).map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+        return half(0) | half(n - 4) << (8 * (n - 4));
+    }
+    let byte = |i: usize| u64::from(hay.get(i).copied().unwrap_or(0)) << (8 * i);
+    byte(0) | byte(n / 2) | byte(n - 1)
 }
 
 fn splat(b: u8) -> u64 {
@@ -89,6 +110,7 @@ fn splat(b: u8) -> u64 {
 }
 
 /// The first `a` or `b` in `hay`.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
     if !FAVOUR_SPEED {
         return hay.iter().position(|&x| x == a || x == b);
@@ -98,6 +120,7 @@ pub(crate) fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
 }
 
 /// The first `a` in `hay`.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
     if !FAVOUR_SPEED {
         return hay.iter().position(|&x| x == a);
@@ -183,6 +206,7 @@ pub(crate) fn has_control(hay: &[u8]) -> bool {
 }
 
 /// The first byte of `hay` that ends a JSON string's plain run: `"`, `\` or a control byte.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 pub(crate) fn find_json_special(hay: &[u8]) -> Option<usize> {
     let is = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
     if !FAVOUR_SPEED {

@@ -725,8 +725,8 @@ impl Out<'_> {
         let end = self.len + bytes.len();
         self.buf
             .get_mut(self.len..end)
-            .ok_or(UrlError::TooLong { capacity })?
-            .copy_from_slice(bytes);
+            .map(|dst| crate::cursor::copy(dst, bytes))
+            .ok_or(UrlError::TooLong { capacity })?;
         self.len = end;
         Ok(())
     }
