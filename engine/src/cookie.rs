@@ -360,12 +360,10 @@ impl<'a> CookieJar<'a> {
 
     fn matches(c: &Entry<'_>, url: &UrlRef<'_>, now: Instant) -> bool {
         let host = url.host_bytes();
-        let domain_ok = if c.host_only {
-            c.domain == host
-        } else if url.host_kind() == HostKind::Domain {
-            domain_match(host, c.domain)
+        let domain_ok = if c.host_only || url.host_kind() != HostKind::Domain {
+            crate::scan::bytes_eq(c.domain, host)
         } else {
-            c.domain == host
+            domain_match(host, c.domain)
         };
         domain_ok
             && path_match(url.path_bytes(), c.path)
@@ -583,7 +581,7 @@ fn domain_match(host: &[u8], domain: &[u8]) -> bool {
 
 /// §5.1.4 path-match.
 fn path_match(request: &[u8], cookie: &[u8]) -> bool {
-    if request == cookie {
+    if crate::scan::bytes_eq(request, cookie) {
         return true;
     }
     request.starts_with(cookie)

@@ -210,7 +210,10 @@ impl Connection {
     pub(crate) fn serves(&self, url: &UrlRef<'_>) -> bool {
         self.scheme == url.scheme()
             && self.port == url.port()
-            && self.host.get(..usize::from(self.host_len)) == Some(url.host_bytes())
+            && self
+                .host
+                .get(..usize::from(self.host_len))
+                .is_some_and(|host| crate::scan::bytes_eq(host, url.host_bytes()))
     }
 
     /// Takes the slot for a new connection to `url`'s origin.
