@@ -40,7 +40,10 @@
 //! contender in its own five seconds, so on a machine whose speed drifts (a shared VM) its
 //! ratios drift too. `main` then also times the three interleaved: a round is a short batch
 //! of each (about half a millisecond apiece), 1,000 rounds, and the medians of the rounds
-//! give ratios that such drift moves alike for all three.
+//! give ratios that such drift moves alike for all three. What no number of rounds averages
+//! out is where the binary's code sits in physical memory: two copies of the same binary differ
+//! by up to 7 % in phonecheck's time, run after run. `placements.sh`, next to this file, runs
+//! the interleaved part from several fresh copies and reports the median over all of them.
 
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The hop bench's interleaved ratio over several *placements* of the same binary:
+#
+#     engine/benches/placements.sh [COPIES] [RUNS]      # defaults: 8 copies, 3 runs of each
+#
+# Two byte-identical copies of the bench binary can differ by up to 7 % in phonecheck's time,
+# and by ±0.1 in its ratio to httparse, run after run: each copy's code sits in other physical
+# pages (the page cache keeps them for as long as the file lives), and that is not noise that
+# more rounds inside one process average out. So this builds the bench once, makes COPIES fresh
+# copies of it, runs each RUNS times (interleaved only: a filter that matches no criterion
+# group), alternating the copies, and prints the median ratio of each copy and of all runs.
+set -euo pipefail
+copies="${1:-8}"
+runs="${2:-3}"
+cd "$(dirname "$0")/../.."
+bin=$(cargo bench -p phonecheck-engine --bench hop --no-run 2>&1 |
+    sed -n 's/.*Executable benches\/hop.rs (\(.*\))$/\1/p')
+[ -x "$bin" ] || { echo "placements: could not find the hop bench binary" >&2; exit 1; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+for k in $(seq "$copies"); do cp "$bin" "$dir/hop-$k"; done
+# One line per run: copy, phonecheck ns/hop, httparse ns/hop, ureq-proto ns/hop (medians).
+for _ in $(seq "$runs"); do
+    for k in $(seq "$copies"); do
+        "$dir/hop-$k" --bench phonecheck-placements-only 2>/dev/null |
+            awk -F'|' -v k="$k" '/^\| (phonecheck|httparse|ureq-proto) \|/ { gsub(/ /, "", $3); v[++n] = $3 }
+                END { if (n == 3) print k, v[1], v[2], v[3] }'
+    done
+done >"$dir/runs"
+[ -s "$dir/runs" ] || { echo "placements: the bench printed no interleaved table" >&2; exit 1; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo "| copy | phonecheck ns/hop | httparse ns/hop | phonecheck / httparse | ureq-proto / httparse |"
+echo "|---:|---:|---:|---:|---:|"
+for k in $(seq "$copies") all; do
+    sel=$(awk -v k="$k" 'k == "all" || $1 == k' "$dir/runs")
+    printf '| %s | %s | %s | %.2f | %.2f |\n' "$k" \
+        "$(awk '{ print $2 }' <<<"$sel" | median)" \
+        "$(awk '{ print $3 }' <<<"$sel" | median)" \
+        "$(awk '{ printf "%.4f\n", $2 / $3 }' <<<"$sel" | median)" \
+        "$(awk '{ printf "%.4f\n", $4 / $3 }' <<<"$sel" | median)"
+done
+echo
+echo "$copies copies x $runs runs; medians of the per-run interleaved medians (ratios per run)."
