@@ -174,13 +174,13 @@ pub(crate) fn token_is(token: &[u8], lower: &[u8]) -> bool {
 /// `a == b`. Up to 16 bytes (hosts, cookie paths and domains) are compared as two overlapping
 /// words, inline: a call to `memcmp` for each such comparison costs more than the comparison.
 /// 64-bit targets only; 32-bit ones keep the one slice comparison.
-#[inline(always)]
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
-    if n != b.len() {
-        return false;
-    }
     if FAVOUR_SPEED && n <= 16 {
+        if n != b.len() {
+            return false;
+        }
         // The first and the last `$k` bytes of each, which together cover all `n` (`k <= n <= 2k`).
         macro_rules! ends {
             ($k:literal) => {
