@@ -2,7 +2,8 @@
 //! a few special bytes (`#`, `?`, `"`, `\`) and almost every word of them holds none, so a
 //! word-at-a-time test (the classic "has a zero byte" bit trick, in safe code) skips most of the
 //! work that a byte loop would do. Flash matters too: this is a few dozen instructions, not a
-//! `memchr` dependency.
+//! `memchr` dependency. Short comparisons go a word at a time too: header names against the
+//! ones the session reads ([`token_is`]), hosts and cookie paths ([`bytes_eq`]).
 //!
 //! Only where it pays: [`FAVOUR_SPEED`] is on for 64-bit targets (phones, hosts, test rigs). A
 //! 32-bit microcontroller has no 64-bit ALU and little flash, so there the byte loops stay.
