@@ -19,25 +19,28 @@ bin=$(cargo bench -p phonecheck-engine --bench hop --no-run 2>&1 |
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for k in $(seq "$copies"); do cp "$bin" "$dir/hop-$k"; done
-# One line per run: copy, phonecheck ns/hop, httparse ns/hop, ureq-proto ns/hop (medians).
+# One line per run: copy, then the medians in ns/hop of phonecheck, httparse, ureq-proto and
+# httparse the engine's way, in the order the bench prints them.
 for _ in $(seq "$runs"); do
     for k in $(seq "$copies"); do
         "$dir/hop-$k" --bench phonecheck-placements-only 2>/dev/null |
-            awk -F'|' -v k="$k" '/^\| (phonecheck|httparse|ureq-proto) \|/ { gsub(/ /, "", $3); v[++n] = $3 }
-                END { if (n == 3) print k, v[1], v[2], v[3] }'
+            awk -F'|' -v k="$k" '/^\| (phonecheck|httparse|ureq-proto|httparse, the engine.s way) \|/ {
+                    gsub(/ /, "", $3); v[++n] = $3 }
+                END { if (n == 4) print k, v[1], v[2], v[3], v[4] }'
     done
 done >"$dir/runs"
 [ -s "$dir/runs" ] || { echo "placements: the bench printed no interleaved table" >&2; exit 1; }
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-echo "| copy | phonecheck ns/hop | httparse ns/hop | phonecheck / httparse | ureq-proto / httparse |"
-echo "|---:|---:|---:|---:|---:|"
+echo "| copy | phonecheck ns/hop | httparse ns/hop | phonecheck / httparse | ureq-proto / httparse | phonecheck / httparse the engine's way |"
+echo "|---:|---:|---:|---:|---:|---:|"
 for k in $(seq "$copies") all; do
     sel=$(awk -v k="$k" 'k == "all" || $1 == k' "$dir/runs")
-    printf '| %s | %s | %s | %.2f | %.2f |\n' "$k" \
+    printf '| %s | %s | %s | %.2f | %.2f | %.2f |\n' "$k" \
         "$(awk '{ print $2 }' <<<"$sel" | median)" \
         "$(awk '{ print $3 }' <<<"$sel" | median)" \
         "$(awk '{ printf "%.4f\n", $2 / $3 }' <<<"$sel" | median)" \
-        "$(awk '{ printf "%.4f\n", $4 / $3 }' <<<"$sel" | median)"
+        "$(awk '{ printf "%.4f\n", $4 / $3 }' <<<"$sel" | median)" \
+        "$(awk '{ printf "%.4f\n", $2 / $5 }' <<<"$sel" | median)"
 done
 echo
 echo "$copies copies x $runs runs; medians of the per-run interleaved medians (ratios per run)."
