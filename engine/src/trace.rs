@@ -18,7 +18,7 @@
 use core::fmt;
 use core::net::SocketAddr;
 
-use heapless::Vec;
+use heapless::{String, Vec};
 
 /// Parts of query parameter names that mark their values as secrets in traces (matched
 /// case-insensitively anywhere in the name: `mno_token`, `SessionKey`, `x-sig`).
@@ -44,10 +44,7 @@ pub const COOKIE_NAMES_CAPACITY: usize = 96;
 /// Names of cookies (never values), comma separated; `…` marks names that did not fit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CookieNames {
-    /// UTF-8 by construction: ASCII names go in as they are (cookie names are tokens, so that
-    /// is every name a server should send), others only after a UTF-8 check, as `?` if they
-    /// fail it. Bytes rather than a `String`, so the usual name needs no UTF-8 validation.
-    text: Vec<u8, COOKIE_NAMES_CAPACITY>,
+    text: String<COOKIE_NAMES_CAPACITY>,
     count: u8,
     overflow: bool,
 }
@@ -56,29 +53,24 @@ impl CookieNames {
     /// Adds one name.
     pub fn push(&mut self, name: &[u8]) {
         self.count = self.count.saturating_add(1);
-        // (32-bit targets skip the ASCII test: `is_ascii` is a word-wise loop, large in flash.)
-        let name = if crate::scan::FAVOUR_SPEED && name.is_ascii() {
-            name
-        } else {
-            core::str::from_utf8(name).map_or(&b"?"[..], str::as_bytes)
-        };
-        let sep: &[u8] = if self.text.is_empty() { b"" } else { b"," };
+        let name = core::str::from_utf8(name).unwrap_or("?");
+        let sep = if self.text.is_empty() { "" } else { "," };
         if self.overflow
             || self.text.len() + sep.len() + name.len() > COOKIE_NAMES_CAPACITY - "…".len()
         {
             if !self.overflow {
-                let _ = self.text.extend_from_slice("…".as_bytes());
+                let _ = self.text.push_str("…");
             }
             self.overflow = true;
             return;
         }
-        let _ = self.text.extend_from_slice(sep);
-        let _ = self.text.extend_from_slice(name);
+        let _ = self.text.push_str(sep);
+        let _ = self.text.push_str(name);
     }
 
     /// The names as text.
     pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.text).unwrap_or("")
+        &self.text
     }
 
     /// How many names were added (including those that did not fit).
@@ -453,15 +445,5 @@ mod tests {
         assert!(names.as_str().ends_with('…'));
         assert!(names.as_str().len() <= COOKIE_NAMES_CAPACITY);
         assert_eq!(names.count(), 42);
-    }
-
-    #[test]
-    fn cookie_names_stay_text_whatever_the_bytes() {
-        let mut names = CookieNames::default();
-        names.push("café".as_bytes());
-        names.push(b"bad\xff\xfename");
-        names.push(b"ok");
-        assert_eq!(names.as_str(), "café,?,ok");
-        assert_eq!(names.count(), 3);
     }
 }
