@@ -639,28 +639,58 @@ fn cookie_date_fields(s: &[u8]) -> Option<DateFields> {
 /// way is taken (a day name, which is never a month; digits where digits go); anything else is
 /// left to [`cookie_date_fields`].
 fn fixdate_fields(s: &[u8]) -> Option<DateFields> {
-    const DAYS: [&[u8; 3]; 7] = [b"mon", b"tue", b"wed", b"thu", b"fri", b"sat", b"sun"];
+    // Three letters, case folded by bit 5 (which makes no other byte a lowercase letter), as
+    // one word: the names are then compared as numbers, with no loop or call.
+    const fn word(a: u8, b: u8, c: u8) -> u32 {
+        u32::from_le_bytes([a | 0x20, b | 0x20, c | 0x20, 0])
+    }
+    const fn name(n: &[u8; 3]) -> u32 {
+        let [a, b, c] = *n;
+        word(a, b, c)
+    }
+    const DAYS: [u32; 7] = [
+        name(b"mon"),
+        name(b"tue"),
+        name(b"wed"),
+        name(b"thu"),
+        name(b"fri"),
+        name(b"sat"),
+        name(b"sun"),
+    ];
+    const MONTHS: [u32; 12] = [
+        name(b"jan"),
+        name(b"feb"),
+        name(b"mar"),
+        name(b"apr"),
+        name(b"may"),
+        name(b"jun"),
+        name(b"jul"),
+        name(b"aug"),
+        name(b"sep"),
+        name(b"oct"),
+        name(b"nov"),
+        name(b"dec"),
+    ];
     let s: &[u8; 29] = s.try_into().ok()?;
     let [d0, d1, d2, b',', b' ', dd0, dd1, b' ', m0, m1, m2, b' ', y0, y1, y2, y3, b' ', h0, h1, b':', mi0, mi1, b':', s0, s1, b' ', b'G', b'M', b'T'] =
         *s
     else {
         return None;
     };
-    let name = [d0, d1, d2];
-    if !DAYS.iter().any(|d| name.eq_ignore_ascii_case(*d)) {
+    if !DAYS.contains(&word(d0, d1, d2)) {
         return None;
     }
-    let num = |digits: &[u8]| {
-        digits.iter().try_fold(0u32, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-        })
+    let month = MONTHS.iter().position(|&m| m == word(m0, m1, m2))? as u32 + 1;
+    let digit = |d: u8| {
+        let v = d.wrapping_sub(b'0');
+        (v < 10).then_some(u32::from(v))
     };
-    let month = parse_month(&[m0, m1, m2])?;
+    let two = |a, b| Some(digit(a)? * 10 + digit(b)?);
     Some((
-        (num(&[h0, h1])?, num(&[mi0, mi1])?, num(&[s0, s1])?),
-        num(&[dd0, dd1])?,
+        (two(h0, h1)?, two(mi0, mi1)?, two(s0, s1)?),
+        two(dd0, dd1)?,
         month,
-        num(&[y0, y1, y2, y3])?,
+        two(y0, y1)? * 100 + two(y2, y3)?,
     ))
 }
 
