@@ -48,7 +48,10 @@
 //! give ratios that such drift moves alike for all three. What no number of rounds averages
 //! out is where the binary's code sits in physical memory: two copies of the same binary differ
 //! by up to 7 % in phonecheck's time, run after run. `placements.sh`, next to this file, runs
-//! the interleaved part from several fresh copies and reports the median over all of them.
+//! the interleaved part from several fresh copies and reports the median over all of them; with
+//! `--shuffle`, from several links with the functions in other orders, which moves httparse's
+//! time as much as phonecheck's (judge a change of the engine that way: it moves every function
+//! linked after it).
 
 use std::hint::black_box;
 use std::path::PathBuf;
