@@ -44,7 +44,7 @@ use crate::response::{Head, Part, ResponseError, ResponseReader, Step};
 use crate::storage::{Area, Buffers};
 use crate::time::{millis_u32, Instant, WallClock};
 use crate::trace::{ConnId, Counters, HopInfo, HopRecord, HopUrl, Tap};
-use crate::url::{join_into, parse_into, query_value_is, Parts, Scheme, UrlError, UrlRef};
+use crate::url::{join_to, parse_into, query_value_is, Parts, Scheme, UrlError, UrlRef};
 
 /// The largest TLS record payload (RFC 8446 §5.1).
 #[cfg(feature = "tls")]
@@ -192,24 +192,8 @@ impl<'a> UrlArea<'a> {
         self.slot(self.cur)
     }
 
-    /// The current slot's text and the free rest of it (scratch), and the other slot.
-    fn split(&mut self) -> (&[u8], &mut [u8], &mut [u8]) {
-        let len = self.slot_len;
-        let used = self
-            .parts
-            .get(self.cur)
-            .copied()
-            .flatten()
-            .map_or(0, |p| p.len());
-        let (a, rest) = self.area.split_at_mut(len.min(self.area.len()));
-        let b = rest.get_mut(..len).unwrap_or_default();
-        let (cur, other) = if self.cur == 0 { (a, b) } else { (b, a) };
-        let (text, scratch) = cur.split_at_mut(used.min(cur.len()));
-        (text, scratch, other)
-    }
-
     /// Resolves `reference` against the current URL into the other slot.
-    fn join(&mut self, reference: &[u8]) -> Result<Parts, UrlError> {
+    fn join(&mut self, reference: &[u8]) -> Result<(), UrlError> {
         let cur = self
             .parts
             .get(self.cur)
@@ -217,13 +201,21 @@ impl<'a> UrlArea<'a> {
             .flatten()
             .unwrap_or(Parts::EMPTY);
         let next = 1 - self.cur;
-        let (text, scratch, other) = self.split();
+        // Split borrows: the text is in `area`, the parts beside it.
+        let UrlArea {
+            area,
+            slot_len,
+            parts,
+            ..
+        } = self;
+        let (a, rest) = area.split_at_mut((*slot_len).min(area.len()));
+        let b = rest.get_mut(..*slot_len).unwrap_or_default();
+        let (cur_text, other) = if next == 1 { (a, b) } else { (b, a) };
+        let (text, scratch) = cur_text.split_at_mut(cur.len().min(cur_text.len()));
         let base = UrlRef::from_parts(text, cur);
-        let parts = join_into(&base, reference, other, scratch)?;
-        if let Some(slot) = self.parts.get_mut(next) {
-            *slot = Some(parts);
-        }
-        Ok(parts)
+        let mut scrap = None;
+        let slot = parts.get_mut(next).unwrap_or(&mut scrap);
+        join_to(&base, reference, other, scratch, slot)
     }
 
     /// Checks that `n` more bytes fit at the end while slot 0 keeps the first URL.
@@ -953,14 +945,16 @@ impl<'a> Session<'a> {
             let limit = self.core.policy.limits.max_head_bytes.min(self.recv.len());
             self.core.reader.set_head_limit(limit);
             let stepped = self.core.reader.step(self.recv, input);
-            let (n, step) = match stepped {
-                Ok(r) => r,
+            // Borrowed where `step` wrote it: a copy of the head would reload it in wider
+            // pieces than it was stored in, which stalls until those stores retire.
+            let (n, step) = match &stepped {
+                Ok((n, step)) => (*n, step),
                 // The redirect is already decided; a broken body only costs the reuse.
                 Err(_) if self.core.state == State::Draining => {
                     self.core.abandon_connection();
                     return Ok(());
                 }
-                Err(error) => return Err(Error::Response { hop, error }),
+                Err(error) => return Err(Error::Response { hop, error: *error }),
             };
             match step {
                 Step::NeedMore => {
@@ -969,8 +963,8 @@ impl<'a> Session<'a> {
                 }
                 Step::Informational(_) => {}
                 Step::Head(head) => {
-                    let next = self.core.on_head(&head)?;
-                    let stop = matches!(next, HeadNext::Stop).then(|| query_place(&head, input));
+                    let next = self.core.on_head(head)?;
+                    let stop = matches!(next, HeadNext::Stop).then(|| query_place(head, input));
                     *input = input.get(n..).unwrap_or_default();
                     match (next, stop) {
                         (_, Some(place)) => return self.stop_at_redirect(place, input),
@@ -1675,7 +1669,7 @@ impl Core<'_> {
         // §5.2), counted like any other redirect, so a self-loop ends at max_redirects.
         let location = location.ok_or(Error::MissingLocation { hop, status })?;
         let joined = self.urls.join(location);
-        if self.prefix.is_some() && self.under_prefix(location, joined.ok()) {
+        if self.prefix.is_some() && self.under_prefix(location, joined.is_ok()) {
             self.final_status = status;
             return Ok(HeadNext::Stop);
         }
@@ -1711,22 +1705,21 @@ impl Core<'_> {
 
     /// Whether a redirect ends the check here (see `Session::set_redirect_url`). Never without
     /// the `redirect-url` feature, and then the whole stop-at-redirect path is left out.
-    fn under_prefix(&self, location: &[u8], next: Option<Parts>) -> bool {
+    fn under_prefix(&self, location: &[u8], joined: bool) -> bool {
         let Some(prefix) = self.prefix.filter(|_| cfg!(feature = "redirect-url")) else {
             return false;
         };
         let text = self.urls.tail_str(prefix.at);
-        match (prefix.parts, next) {
-            (Some(parts), Some(next)) => {
+        match (prefix.parts, joined) {
+            (Some(parts), true) => {
                 let p = UrlRef::from_parts(text.as_bytes(), parts);
                 let n = self.urls.slot(self.urls.other_slot());
-                let _ = next;
                 p.scheme() == n.scheme()
                     && p.port() == n.port()
                     && p.host() == n.host()
                     && continues_on_boundary(n.target().as_bytes(), p.target().as_bytes())
             }
-            (Some(_), None) => false,
+            (Some(_), false) => false,
             (None, _) => continues_on_boundary(location, text.as_bytes()),
         }
     }

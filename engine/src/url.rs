@@ -340,11 +340,13 @@ impl<'a> UrlRef<'a> {
 /// Parses an absolute URL (a reference that names its scheme and host) into `out`. `scratch` is
 /// used only when the input holds tabs or newlines to drop; it may be empty otherwise.
 pub fn parse_into(input: &[u8], out: &mut [u8], scratch: &mut [u8]) -> Result<Parts, UrlError> {
+    let mut parts = None;
     if is_plain(input) {
-        parse_as::<true>(input, out, scratch)
+        parse_as::<true>(input, out, scratch, &mut parts)?;
     } else {
-        parse_as::<false>(input, out, scratch)
+        parse_as::<false>(input, out, scratch, &mut parts)?;
     }
+    parts.ok_or(UrlError::MissingHost)
 }
 
 /// [`parse_into`], with `PLAIN` as [`is_plain`] said: a plain input skips the careful steps.
@@ -354,7 +356,8 @@ fn parse_as<const PLAIN: bool>(
     input: &[u8],
     out: &mut [u8],
     scratch: &mut [u8],
-) -> Result<Parts, UrlError> {
+    parts: &mut Option<Parts>,
+) -> Result<(), UrlError> {
     let capacity = out.len();
     let input = if PLAIN {
         input
@@ -365,7 +368,14 @@ fn parse_as<const PLAIN: bool>(
     let scheme_name = reference.scheme.ok_or(UrlError::MissingScheme)?;
     let scheme = Scheme::from_name(scheme_name).ok_or(UrlError::UnsupportedScheme)?;
     let authority = reference.authority.ok_or(UrlError::MissingHost)?;
-    Builder::<PLAIN>::absolute(out, scheme, authority, reference.path, reference.query)
+    Builder::<PLAIN>::absolute(
+        out,
+        scheme,
+        authority,
+        reference.path,
+        reference.query,
+        parts,
+    )
 }
 
 /// Resolves `reference` (for example a `Location` value) against `base` into `out`,
@@ -380,10 +390,25 @@ pub fn join_into(
     out: &mut [u8],
     scratch: &mut [u8],
 ) -> Result<Parts, UrlError> {
+    let mut parts = None;
+    join_to(base, reference, out, scratch, &mut parts)?;
+    parts.ok_or(UrlError::MissingHost)
+}
+
+/// [`join_into`], writing the parts into `parts` (only on success) rather than returning them:
+/// the session's slot takes them where they are written. Returned, they would come back through
+/// memory and be copied in wider pieces than they were stored in, which waits for those stores.
+pub(crate) fn join_to(
+    base: &UrlRef<'_>,
+    reference: &[u8],
+    out: &mut [u8],
+    scratch: &mut [u8],
+    parts: &mut Option<Parts>,
+) -> Result<(), UrlError> {
     if is_plain(reference) {
-        join_as::<true>(base, reference, out, scratch)
+        join_as::<true>(base, reference, out, scratch, parts)
     } else {
-        join_as::<false>(base, reference, out, scratch)
+        join_as::<false>(base, reference, out, scratch, parts)
     }
 }
 
@@ -394,7 +419,8 @@ fn join_as<const PLAIN: bool>(
     reference: &[u8],
     out: &mut [u8],
     scratch: &mut [u8],
-) -> Result<Parts, UrlError> {
+    parts: &mut Option<Parts>,
+) -> Result<(), UrlError> {
     let capacity = out.len();
     let reference = if PLAIN {
         reference
@@ -412,7 +438,7 @@ fn join_as<const PLAIN: bool>(
         }
     }
     if let Some(authority) = r.authority {
-        return Builder::<PLAIN>::absolute(out, scheme, authority, r.path, r.query);
+        return Builder::<PLAIN>::absolute(out, scheme, authority, r.path, r.query, parts);
     }
 
     let mut builder = Builder::<PLAIN>::from_base(out, base)?;
@@ -422,10 +448,10 @@ fn join_as<const PLAIN: bool>(
             None => base.query().map(str::as_bytes),
         };
         builder.out.put(base.path_bytes())?;
-        return builder.finish_with_path(b"", query);
+        return builder.finish_with_path(b"", query, parts);
     }
     if r.path.first() == Some(&b'/') {
-        return builder.finish_with_path(r.path, r.query);
+        return builder.finish_with_path(r.path, r.query, parts);
     }
     // Merge (§5.2.3) without a buffer: the base path is already free of dot segments, so its
     // directory (without the last '/') goes out as it is, and the reference is then read as if
@@ -436,7 +462,7 @@ fn join_as<const PLAIN: bool>(
         .out
         .put(base_path.get(..dir_end).unwrap_or_default())?;
     builder.push_slash_then(r.path)?;
-    builder.finish_with_path(b"", r.query)
+    builder.finish_with_path(b"", r.query, parts)
 }
 
 /// A normalised absolute `http`/`https` URL that owns its `N` bytes of text: for callers that
@@ -879,8 +905,9 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
         authority: &[u8],
         path: &[u8],
         query: Option<&[u8]>,
-    ) -> Result<Parts, UrlError> {
-        Self::new(buf, scheme, authority)?.finish_with_path(path, query)
+        parts: &mut Option<Parts>,
+    ) -> Result<(), UrlError> {
+        Self::new(buf, scheme, authority)?.finish_with_path(path, query, parts)
     }
 
     /// Starts a relative resolution from a base URL's scheme and authority.
@@ -998,7 +1025,13 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
         self.push_path(rest)
     }
 
-    fn finish_with_path(&mut self, path: &[u8], query: Option<&[u8]>) -> Result<Parts, UrlError> {
+    /// Ends the URL; its parts go to `parts` only when all of it was written.
+    fn finish_with_path(
+        &mut self,
+        path: &[u8],
+        query: Option<&[u8]>,
+        parts: &mut Option<Parts>,
+    ) -> Result<(), UrlError> {
         self.push_path(path)?;
         if self.out.len == self.path_start {
             self.out.put_byte(b'/')?;
@@ -1009,7 +1042,7 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
             self.out.put_byte(b'?')?;
             self.push_encoded(q)?;
         }
-        Ok(Parts {
+        *parts = Some(Parts {
             len: self.out.len,
             scheme: self.scheme,
             port: self.port,
@@ -1017,7 +1050,8 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
             host: self.host,
             path_start: self.path_start,
             query_start,
-        })
+        });
+        Ok(())
     }
 }
 
@@ -1198,16 +1232,18 @@ mod tests {
         for r in plain {
             assert!(FAVOUR_SPEED_IS_OFF || is_plain(r.as_bytes()), "{r}");
             let (mut fast, mut careful) = ([0u8; 256], [0u8; 256]);
-            let a = join_as::<true>(&base.as_ref(), r.as_bytes(), &mut fast, &mut []);
-            let b = join_as::<false>(&base.as_ref(), r.as_bytes(), &mut careful, &mut []);
-            assert_eq!(a, b, "{r}");
-            if let Ok(p) = a {
+            let (mut a, mut b) = (None, None);
+            let ra = join_as::<true>(&base.as_ref(), r.as_bytes(), &mut fast, &mut [], &mut a);
+            let rb = join_as::<false>(&base.as_ref(), r.as_bytes(), &mut careful, &mut [], &mut b);
+            assert_eq!((ra, a), (rb, b), "{r}");
+            if let Some(p) = a {
                 assert_eq!(fast[..p.len()], careful[..p.len()], "{r}");
             }
             if r.starts_with("http") {
-                let a = parse_as::<true>(r.as_bytes(), &mut fast, &mut []);
-                let b = parse_as::<false>(r.as_bytes(), &mut careful, &mut []);
-                assert_eq!(a, b, "{r}");
+                let (mut a, mut b) = (None, None);
+                let ra = parse_as::<true>(r.as_bytes(), &mut fast, &mut [], &mut a);
+                let rb = parse_as::<false>(r.as_bytes(), &mut careful, &mut [], &mut b);
+                assert_eq!((ra, a), (rb, b), "{r}");
             }
         }
         for r in ["/a b", "/a#f", " /a", "/a\tb", "/\u{e9}", "/a\"", "/{x}"] {
