@@ -441,7 +441,8 @@ fn join_as<const PLAIN: bool>(
         return Builder::<PLAIN>::absolute(out, scheme, authority, r.path, r.query, parts);
     }
 
-    let mut builder = Builder::<PLAIN>::from_base(out, base)?;
+    let mut builder = Builder::<PLAIN>::over(out, base.scheme());
+    builder.put_base(base)?;
     if r.path.is_empty() {
         let query = match r.query {
             Some(q) => Some(q),
@@ -792,7 +793,24 @@ struct Builder<'b, const PLAIN: bool> {
 }
 
 impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
-    fn new(buf: &'b mut [u8], scheme: Scheme, authority: &[u8]) -> Result<Self, UrlError> {
+    /// An empty builder over `buf`. Built where it stays, and filled by `&mut self` methods:
+    /// a builder returned in a `Result` comes back through memory and is copied in wider
+    /// pieces than it was stored in, which waits for those stores to retire.
+    fn over(buf: &'b mut [u8], scheme: Scheme) -> Self {
+        Builder {
+            out: Out { buf, len: 0 },
+            scheme,
+            port: scheme.default_port(),
+            host_kind: HostKind::Domain,
+            host: (0, 0),
+            path_start: 0,
+        }
+    }
+
+    /// Writes the scheme and `authority`: host (lower-cased), and the port unless it is the
+    /// scheme's default.
+    fn put_authority(&mut self, authority: &[u8]) -> Result<(), UrlError> {
+        let scheme = self.scheme;
         // The usual authority is a host name alone: one scan shows it (`@`, `:` and `[` are no
         // host bytes) and spares the others. 64-bit targets only, like every fast path here.
         let plain_host =
@@ -809,14 +827,7 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
         if userinfo {
             return Err(UrlError::UserinfoNotAllowed);
         }
-        let mut b = Builder {
-            out: Out { buf, len: 0 },
-            scheme,
-            port: scheme.default_port(),
-            host_kind: HostKind::Domain,
-            host: (0, 0),
-            path_start: 0,
-        };
+        let b = self;
         b.out.put(match scheme {
             Scheme::Http => b"http://",
             Scheme::Https => b"https://",
@@ -895,7 +906,7 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
             }
         }
         b.path_start = b.out.len;
-        Ok(b)
+        Ok(())
     }
 
     /// A whole absolute URL from its parts: [`parse_into`] and [`join_into`] share this one copy.
@@ -907,22 +918,22 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
         query: Option<&[u8]>,
         parts: &mut Option<Parts>,
     ) -> Result<(), UrlError> {
-        Self::new(buf, scheme, authority)?.finish_with_path(path, query, parts)
+        let mut b = Self::over(buf, scheme);
+        b.put_authority(authority)?;
+        b.finish_with_path(path, query, parts)
     }
 
-    /// Starts a relative resolution from a base URL's scheme and authority.
-    fn from_base(buf: &'b mut [u8], base: &UrlRef<'_>) -> Result<Self, UrlError> {
+    /// Starts a relative resolution: the base URL's scheme and authority, as they are.
+    fn put_base(&mut self, base: &UrlRef<'_>) -> Result<(), UrlError> {
         let p = base.parts;
-        let mut out = Out { buf, len: 0 };
-        out.put(base.text.get(..p.path_start).unwrap_or_default())?;
-        Ok(Builder {
-            out,
-            scheme: p.scheme,
-            port: p.port,
-            host_kind: p.host_kind,
-            host: p.host,
-            path_start: p.path_start,
-        })
+        self.out
+            .put(base.text.get(..p.path_start).unwrap_or_default())?;
+        self.scheme = p.scheme;
+        self.port = p.port;
+        self.host_kind = p.host_kind;
+        self.host = p.host;
+        self.path_start = p.path_start;
+        Ok(())
     }
 
     fn push_encoded(&mut self, bytes: &[u8]) -> Result<(), UrlError> {
