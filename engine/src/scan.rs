@@ -136,6 +136,7 @@ pub(crate) fn find1(hay: &[u8], a: u8) -> Option<usize> {
 /// `-` and 0x10–0x19 with digits, which cannot occur in a head httparse accepted (names are
 /// tokens; values hold visible characters, spaces and tabs). Eight bytes at a time on 64-bit
 /// targets.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 pub(crate) fn token_is(token: &[u8], lower: &[u8]) -> bool {
     if token.len() != lower.len() {
         return false;

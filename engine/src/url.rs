@@ -82,6 +82,7 @@ impl Scheme {
         }
     }
 
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn from_name(name: &[u8]) -> Option<Self> {
         if name.eq_ignore_ascii_case(b"http") {
             Some(Scheme::Http)
@@ -693,6 +694,7 @@ fn without_tab_or_newline<'a>(
 
 /// Whether a path may hold a `.` or `..` segment: some '.' starts a segment. A false "yes" only
 /// costs the careful path.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 fn may_have_dot_segment(path: &[u8]) -> bool {
     if !crate::scan::FAVOUR_SPEED {
         // The small form: a '.' first, or after a '/'.
