@@ -781,7 +781,21 @@ impl<'a> Session<'a> {
 
     /// Feeds one input at `now`. Deadlines are checked before the input is applied: an answer
     /// that arrives after the check's deadline does not count.
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        // A request's `Sent` on the active plain connection, one of every hop's two inputs:
+        // where speed is favoured it is taken here, inlined into the driver's loop.
+        if crate::scan::FAVOUR_SPEED {
+            if let Input::Sent { conn, len } = input {
+                if self.core.sent_quickly(now, conn, len) {
+                    return;
+                }
+            }
+        }
+        self.handle_decided(now, input);
+    }
+
+    fn handle_decided(&mut self, now: Instant, input: Input<'_>) {
         if self.core.state == State::Finished {
             // Only the close_notify of a closing connection may still be going out.
             if let Input::Sent { conn, len } = input {
@@ -1642,6 +1656,43 @@ impl Core<'_> {
         }
         self.in_flight = Some(len);
         Ok(Some((id, len)))
+    }
+
+    /// `on_sent` for the request piece in flight on the active plain connection, when no
+    /// deadline has passed at `now`: all that `handle_input` would do then. `false` (and nothing
+    /// changed) in any other case, which the whole of `handle_input` takes.
+    #[inline(always)]
+    fn sent_quickly(&mut self, now: Instant, conn: ConnId, len: usize) -> bool {
+        let now = self.now.max(now);
+        if self.state == State::Finished
+            || now >= self.deadline_total
+            || self.deadline_phase.is_some_and(|deadline| now >= deadline)
+        {
+            return false;
+        }
+        let (Some(slot), Some(handed)) = (self.active, self.in_flight) else {
+            return false;
+        };
+        // Ids are never reused, so this is the slot `pool::find` would give.
+        if !self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.id == conn && c.life != Life::Free)
+        {
+            return false;
+        }
+        #[cfg(feature = "tls")]
+        if self.closing_flight == Some(conn)
+            || self.conns.get(slot).is_some_and(|c| c.tls.is_some())
+        {
+            return false;
+        }
+        self.now = now;
+        self.in_flight = None;
+        let n = len.min(handed);
+        self.info.bytes_out += n as u64;
+        self.req_done += n;
+        true
     }
 
     fn on_sent(&mut self, conn: ConnId, len: usize) {
