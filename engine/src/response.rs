@@ -422,6 +422,16 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
         }
     }
 
+    /// Completes the response if nothing of its body is left to read (there is none, or all
+    /// of a body of known length has been read): what the next `step` would find, whatever its
+    /// input. Whether the response is complete.
+    pub fn complete_if_read(&mut self) -> bool {
+        if matches!(self.stage, Stage::Body(Framing::None | Framing::Length(0))) {
+            self.stage = Stage::Complete;
+        }
+        matches!(self.stage, Stage::Complete)
+    }
+
     /// The connection ended. Completes a read-to-close body; anything else was cut short.
     pub fn eof(&mut self) -> Result<(), ResponseError> {
         match &self.stage {
@@ -813,6 +823,38 @@ mod tests {
         assert_eq!(head.header("location"), Some(&b"/x"[..]));
         assert_eq!(r.step(&mut stage, b"").unwrap(), (0, Step::Complete));
         assert!(r.server_keeps_alive());
+    }
+
+    #[test]
+    fn complete_if_read_only_once_nothing_is_left() {
+        let mut r: ResponseReader = ResponseReader::default();
+        let mut stage = [0u8; 256];
+        assert!(!r.complete_if_read(), "before the head");
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        assert!(matches!(r.step(&mut stage, head).unwrap().1, Step::Head(_)));
+        assert!(!r.complete_if_read(), "five bytes to come");
+        assert_eq!(
+            r.step(&mut stage, b"hel").unwrap(),
+            (3, Step::Body(&b"hel"[..]))
+        );
+        assert!(!r.complete_if_read(), "two bytes to come");
+        assert_eq!(
+            r.step(&mut stage, b"lo").unwrap(),
+            (2, Step::Body(&b"lo"[..]))
+        );
+        assert!(r.complete_if_read());
+        assert!(r.is_complete());
+        assert_eq!(r.step(&mut stage, b"").unwrap(), (0, Step::Complete));
+
+        // A chunked body and one read to the close are never complete before their end.
+        for head in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            &b"HTTP/1.1 200 OK\r\n\r\n"[..],
+        ] {
+            let mut r: ResponseReader = ResponseReader::default();
+            assert!(matches!(r.step(&mut stage, head).unwrap().1, Step::Head(_)));
+            assert!(!r.complete_if_read());
+        }
     }
 
     #[test]

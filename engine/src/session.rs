@@ -1004,8 +1004,12 @@ impl<'a> Session<'a> {
                     match (next, stop) {
                         (_, Some(place)) => return self.stop_at_redirect(place, input),
                         (HeadNext::HopDone, _) => return Ok(()),
-                        _ => continue,
+                        _ => {}
                     }
+                    if self.body_read_whole() {
+                        return self.core.on_complete(!input.is_empty());
+                    }
+                    continue;
                 }
                 Step::Body(data) => {
                     self.on_body(data)?;
@@ -1020,7 +1024,17 @@ impl<'a> Session<'a> {
                 }
             }
             *input = input.get(n..).unwrap_or_default();
+            if self.body_read_whole() {
+                return self.core.on_complete(!input.is_empty());
+            }
         }
+    }
+
+    /// Whether the response is complete without reading more: no body, or all of a body of
+    /// known length read. Where speed is favoured the reader is completed here, sparing the
+    /// round of `step` that would only say `Complete`; elsewhere that round says it.
+    fn body_read_whole(&mut self) -> bool {
+        crate::scan::FAVOUR_SPEED && self.core.reader.complete_if_read()
     }
 
     /// The redirect prefix matched: the Location's query (still in the receive area, or in the
