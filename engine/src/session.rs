@@ -886,13 +886,12 @@ impl<'a> Session<'a> {
     }
 
     fn on_received(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), Error> {
-        let Some(slot) = pool::find(self.core.conns, conn) else {
+        let Some(slot) = self.core.active_slot_of(conn) else {
+            if let Some(slot) = pool::find(self.core.conns, conn) {
+                self.core.on_idle_bytes(slot, bytes);
+            }
             return Ok(());
         };
-        if self.core.active != Some(slot) {
-            self.core.on_idle_bytes(slot, bytes);
-            return Ok(());
-        }
         #[cfg(feature = "tls")]
         if self.core.conns.get(slot).is_some_and(|c| c.tls.is_some()) {
             return self.on_ciphertext(slot, bytes);
@@ -1672,6 +1671,18 @@ impl Core<'_> {
         Ok(Some((id, len)))
     }
 
+    /// The active connection's slot, if `conn` is that connection: the one almost every input
+    /// is for, found without a search. Ids are not reused within a check, so this is the slot
+    /// `pool::find` would give.
+    #[inline(always)]
+    fn active_slot_of(&self, conn: ConnId) -> Option<usize> {
+        self.active.filter(|&slot| {
+            self.conns
+                .get(slot)
+                .is_some_and(|c| c.id == conn && c.life != Life::Free)
+        })
+    }
+
     /// `on_sent` for the request piece in flight on the active plain connection, when no
     /// deadline has passed at `now`: all that `handle_input` would do then. `false` (and nothing
     /// changed) in any other case, which the whole of `handle_input` takes.
@@ -1684,17 +1695,9 @@ impl Core<'_> {
         {
             return false;
         }
-        let (Some(slot), Some(handed)) = (self.active, self.in_flight) else {
+        let (Some(slot), Some(handed)) = (self.active_slot_of(conn), self.in_flight) else {
             return false;
         };
-        // Ids are never reused, so this is the slot `pool::find` would give.
-        if !self
-            .conns
-            .get(slot)
-            .is_some_and(|c| c.id == conn && c.life != Life::Free)
-        {
-            return false;
-        }
         #[cfg(feature = "tls")]
         if self.closing_flight == Some(conn)
             || self.conns.get(slot).is_some_and(|c| c.tls.is_some())
