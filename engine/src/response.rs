@@ -385,6 +385,7 @@ impl<const HEADERS: usize> ResponseReader<HEADERS> {
 
     /// Consumes what it can of `input`; returns the bytes consumed and what was found. `stage`
     /// is where a head that arrives in pieces is collected; pass the same area every time.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     pub fn step<'h, 'i: 'h>(
         &mut self,
         stage: &'h mut [u8],
