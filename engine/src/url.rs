@@ -578,6 +578,7 @@ struct Reference<'a> {
 
 impl<'a> Reference<'a> {
     /// `PLAIN`: [`is_plain`] holds for `input`, so there is nothing to trim and no fragment.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn split<const PLAIN: bool>(input: &'a [u8]) -> Self {
         // Browsers strip leading and trailing C0 controls and spaces; servers rely on it.
         let (input, (end, query_at)) = if PLAIN {
