@@ -270,6 +270,7 @@ pub(crate) fn find(conns: &[Connection], id: ConnId) -> Option<usize> {
 }
 
 /// An idle connection to `url`'s origin.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 pub(crate) fn idle_for(conns: &[Connection], url: &UrlRef<'_>) -> Option<usize> {
     conns
         .iter()
