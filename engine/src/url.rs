@@ -1040,6 +1040,7 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
     }
 
     /// Ends the URL; its parts go to `parts` only when all of it was written.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn finish_with_path(
         &mut self,
         path: &[u8],
