@@ -976,6 +976,7 @@ impl<'b, const PLAIN: bool> Builder<'b, PLAIN> {
     }
 
     /// RFC 3986 §5.2.4 `remove_dot_segments`, writing (percent-encoded) into the URL text.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn push_path(&mut self, mut input: &[u8]) -> Result<(), UrlError> {
         // No segment that starts with a '.' (as "v0.2" or "a.html" do not): no dot segments
         // to remove.
