@@ -46,6 +46,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string; returns its raw contents (between the quotes).
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn string(&mut self) -> Result<&'a str, JsonError> {
         self.literal(b"\"")?;
         let start = self.pos;
