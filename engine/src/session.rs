@@ -1328,6 +1328,7 @@ impl Core<'_> {
         self.poll_timeout()
     }
 
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn poll_timeout(&self) -> Option<Instant> {
         if self.state == State::Finished {
             return None;
@@ -1895,6 +1896,7 @@ impl Core<'_> {
         Ok(())
     }
 
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn on_complete(&mut self, leftover: bool) -> Result<(), Error> {
         match self.state {
             State::Draining if leftover => {
