@@ -264,9 +264,17 @@ impl<'h> Head<'h> {
         self.header_values(name).next()
     }
 
+    /// A value as httparse gave it: without the spaces and tabs around it (it trims those,
+    /// and refuses any other control byte in a value), so no trim is needed. 32-bit targets
+    /// trim all the same: measured on thumbv7em, the image is 360 B smaller with the trim.
     fn field(&self, at: Span) -> Option<&'h [u8]> {
         let (start, end) = at?;
-        Some(self.raw.get(start as usize..end as usize)?.trim_ascii())
+        let value = self.raw.get(start as usize..end as usize)?;
+        Some(if crate::scan::FAVOUR_SPEED {
+            value
+        } else {
+            value.trim_ascii()
+        })
     }
 
     /// The last `Location` value.
@@ -824,6 +832,40 @@ mod tests {
         assert_eq!(head.header("location"), Some(&b"/x"[..]));
         assert_eq!(r.step(&mut stage, b"").unwrap(), (0, Step::Complete));
         assert!(r.server_keeps_alive());
+    }
+
+    /// The fields the session reads come without the blanks around them, in one piece or
+    /// staged, folded or not: httparse trims them, and `field` relies on that.
+    #[test]
+    fn read_fields_come_trimmed() {
+        let head = b"HTTP/1.1 302 Found\r\nLocation: \t /x \t\r\nContent-Type:\ttext/html \r\n\
+                     Date:  Sun, 06 Nov 1994 08:49:37 GMT\t\r\nContent-Length: 0\r\n\r\n";
+        let folded = b"HTTP/1.1 302 Found\r\nLocation: /x \r\n \r\nContent-Type: text/html\r\n\
+                       \t\r\nDate: Sun, 06 Nov 1994\r\n 08:49:37 GMT \r\nContent-Length: 0\r\n\r\n";
+        for (input, date) in [
+            (&head[..], &b"Sun, 06 Nov 1994 08:49:37 GMT"[..]),
+            (&folded[..], &b"Sun, 06 Nov 1994   08:49:37 GMT"[..]),
+        ] {
+            for cut in [input.len(), 20] {
+                let mut r: ResponseReader = ResponseReader::default();
+                let mut stage = [0u8; 512];
+                let (first, rest) = input.split_at(cut);
+                let (n, step) = r.step(&mut stage, first).unwrap();
+                assert_eq!(n, first.len());
+                let step = if rest.is_empty() {
+                    step
+                } else {
+                    assert_eq!(step, Step::NeedMore);
+                    r.step(&mut stage, rest).unwrap().1
+                };
+                let Step::Head(head) = step else {
+                    panic!("{step:?}")
+                };
+                assert_eq!(head.location(), Some(&b"/x"[..]));
+                assert_eq!(head.content_type(), Some(&b"text/html"[..]));
+                assert_eq!(head.date(), Some(date));
+            }
+        }
     }
 
     #[test]
