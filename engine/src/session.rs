@@ -886,6 +886,7 @@ impl<'a> Session<'a> {
     }
 
     fn on_received(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), Error> {
+        #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
         let Some(slot) = self.core.active_slot_of(conn) else {
             if let Some(slot) = pool::find(self.core.conns, conn) {
                 self.core.on_idle_bytes(slot, bytes);
@@ -1696,6 +1697,7 @@ impl Core<'_> {
         {
             return false;
         }
+        #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
         let (Some(slot), Some(handed)) = (self.active_slot_of(conn), self.in_flight) else {
             return false;
         };
