@@ -1869,6 +1869,7 @@ impl Core<'_> {
         }
     }
 
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     fn store_cookies(&mut self, head: &Head<'_>, server_date: Option<u64>) -> Result<(), Error> {
         let hop = self.hop;
         let url = self.urls.current();
